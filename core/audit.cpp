@@ -1,0 +1,113 @@
+#include "core/audit.h"
+
+#include <nlohmann/json.hpp>
+
+#include "core/hash.h"
+#include "core/time_util.h"
+
+namespace nudge {
+namespace {
+
+// The hash covers the line's bytes up to, and without, the final ,"hash":"…"} part.
+// This keeps verification byte-exact, independent of any JSON re-serialisation.
+constexpr const char* kHashKey = ",\"hash\":\"";
+constexpr size_t kHashTail = 9 + 64 + 2;  // ,"hash":" + 64 hex + "}
+
+nlohmann::json opt_str(const std::string& s) { return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s); }
+
+}  // namespace
+
+std::string audit_line(std::int64_t seq, Millis ts, const AuditEvent& e, const std::string& prev, std::string& hash_out) {
+  nlohmann::ordered_json j;
+  j["seq"] = seq;
+  j["ts"] = format_instant(ts);
+  j["event"] = e.event;
+  j["shop"] = opt_str(e.shop);
+  j["buyer"] = opt_str(e.buyer);
+  j["orders"] = e.orders;
+  j["step"] = opt_str(e.step);
+  j["channel"] = opt_str(e.channel);
+  j["template"] = opt_str(e.tmpl);
+  j["lang"] = opt_str(e.lang);
+  j["attempt"] = e.attempt ? nlohmann::json(*e.attempt) : nlohmann::json(nullptr);
+  j["send_id"] = e.send_id ? nlohmann::json(*e.send_id) : nlohmann::json(nullptr);
+  j["reason"] = opt_str(e.reason);
+  j["due"] = e.due ? nlohmann::json(format_instant(*e.due)) : nlohmann::json(nullptr);
+  j["detail"] = opt_str(e.detail);
+  j["prev"] = prev;
+  // Invalid UTF-8 from outside must not make the audit throw: replace it.
+  std::string body = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  hash_out = sha256_hex(body);
+  body.pop_back();  // the closing brace
+  return body + kHashKey + hash_out + "\"}";
+}
+
+std::int64_t append_audit(Store& store, Millis ts, const AuditEvent& e) {
+  std::int64_t seq = 1;
+  std::string prev = kGenesisHash;
+  {
+    auto& q = store.stmt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
+    if (q.executeStep()) {
+      seq = q.getColumn(0).getInt64() + 1;
+      prev = q.getColumn(1).getString();
+    }
+    q.reset();
+  }
+  std::string hash;
+  std::string line = audit_line(seq, ts, e, prev, hash);
+  auto& ins = store.stmt("INSERT INTO audit(seq, ts, event, shop, buyer, line, hash) VALUES(?,?,?,?,?,?,?)");
+  ins.bind(1, static_cast<int64_t>(seq));
+  ins.bind(2, static_cast<int64_t>(ts));
+  ins.bind(3, e.event);
+  if (e.shop.empty()) ins.bind(4); else ins.bind(4, e.shop);
+  if (e.buyer.empty()) ins.bind(5); else ins.bind(5, e.buyer);
+  ins.bind(6, line);
+  ins.bind(7, hash);
+  ins.exec();
+  return seq;
+}
+
+AuditCheck verify_audit(std::istream& in, std::int64_t expect_first_seq, const std::string& expect_prev) {
+  AuditCheck r;
+  std::string line;
+  std::int64_t want_seq = expect_first_seq;
+  std::string want_prev = expect_prev;
+  auto fail = [&](const std::string& why) {
+    r.ok = false;
+    r.first_bad_line = r.lines;
+    r.problem = why;
+    return r;
+  };
+  while (std::getline(in, line)) {
+    ++r.lines;
+    if (line.empty()) return fail("empty line");
+    if (line.size() < kHashTail + 2 || line.compare(line.size() - kHashTail, 9, kHashKey) != 0 ||
+        line.back() != '}')
+      return fail("the line does not end with its hash (truncated or edited)");
+    std::string hash = line.substr(line.size() - kHashTail + 9, 64);
+    std::string body = line.substr(0, line.size() - kHashTail) + "}";
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(body);
+    } catch (const std::exception&) {
+      return fail("the line is not valid JSON");
+    }
+    if (!j.is_object() || !j.contains("seq") || !j["seq"].is_number_integer() || !j.contains("prev") ||
+        !j["prev"].is_string())
+      return fail("the line has no seq or prev");
+    std::int64_t seq = j["seq"].get<std::int64_t>();
+    if (seq != want_seq)
+      return fail("seq " + std::to_string(seq) + " where " + std::to_string(want_seq) +
+                  " was expected (a line is missing, repeated or out of order)");
+    if (j["prev"].get<std::string>() != want_prev)
+      return fail("prev does not match the previous line's hash (a line before it was changed or removed)");
+    if (sha256_hex(body) != hash) return fail("the hash does not match the line's content (the line was edited)");
+    want_seq = seq + 1;
+    want_prev = hash;
+    r.last_seq = seq;
+    r.last_hash = hash;
+  }
+  return r;
+}
+
+}  // namespace nudge

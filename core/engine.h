@@ -1,0 +1,113 @@
+// Engine: the decisions. Ingests pages of feed records, plans reminder steps,
+// claims due steps (caps, quiet hours, opt-out, merge, misfires), and records how
+// sends ended. Every state change writes its audit row in the same transaction,
+// and a send is committed as `sending` (with its ledger row) before any channel is
+// called. Holds no per-order state in memory: the store is the truth.
+// Not thread-safe: the daemon calls it only from the io_context thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/audit.h"
+#include "core/clock.h"
+#include "core/feed.h"
+#include "core/policy.h"
+#include "core/store.h"
+
+namespace nudge {
+
+// One message to deliver: what a channel needs, and nothing it must look up.
+struct SendJob {
+  std::int64_t send_id = 0;
+  std::string shop, buyer_id, buyer_name, buyer_email;
+  std::vector<std::string> order_ids;
+  std::string step, channel, tmpl, lang;
+  int attempt = 1;
+  std::string idempotency_key;
+  std::string subject, body;
+};
+
+enum class Outcome {
+  kSent,       // delivered
+  kTransient,  // try again later (timeout, throttling, 5xx)
+  kPermanent,  // will never work (4xx, bad address)
+  kCancelled,  // verify_before_send found the order no longer awaiting payment
+};
+
+struct IngestResult {
+  int orders = 0, status_changes = 0, rejected = 0, planned_steps = 0, cancelled_steps = 0;
+};
+
+struct Counts {  // for summaries and STATUS=
+  std::int64_t scheduled = 0, sending = 0, sent = 0, failed = 0, skipped = 0, cancelled = 0, in_doubt = 0;
+};
+
+class Engine {
+ public:
+  Engine(Store& store, std::shared_ptr<const Policy> policy, Clock& clock);
+
+  const Policy& policy() const { return *policy_; }
+  std::shared_ptr<const Policy> policy_ptr() const { return policy_; }
+
+  // Swaps in a new, already valid policy; re-plans the pending steps of orders still
+  // awaiting payment (steps already sent stay sent, matched by name). Audits
+  // policy_loaded. Returns how many steps were re-planned.
+  int reload(std::shared_ptr<const Policy> policy);
+  void audit_policy_rejected(const std::string& errors);
+
+  // Writes `started` and `policy_loaded`. Sends left in `sending` by a crash become
+  // `in_doubt` (counted, never resent), or, on at_least_once channels, go back to
+  // `retry` due now, to be sent again with the same idempotency key.
+  void start(const std::string& version);
+  void stop();
+
+  // One transaction: the page, its audit rows and the new cursor of `source`.
+  IngestResult ingest(const std::vector<FeedRecord>& records, const std::string& source = "",
+                      const std::optional<std::string>& cursor = std::nullopt);
+
+  // Takes up to `batch` buyers with due steps and decides for each; returns the
+  // sends committed as `sending`, ready for their channels. Also re-sends retries
+  // that are due.
+  std::vector<SendJob> claim_due(int batch = 100);
+
+  // Records how a send ended. kTransient schedules a retry with exponential backoff
+  // (`jitter` in [0,1) spreads retries; pass 0 for none) until retries.max.
+  void complete(std::int64_t send_id, Outcome outcome, const std::string& error = "", double jitter = 0);
+
+  // Puts a send whose channel is paused back to `retry` at `when` without counting an attempt.
+  void postpone(std::int64_t send_id, Millis when, const std::string& why);
+
+  // The earliest instant something is due (a scheduled step or a retry).
+  std::optional<Millis> next_due();
+
+  Counts counts();
+
+  // Appends one event (in its own transaction) — for events the daemon owns.
+  void audit(const AuditEvent& e);
+
+  // Opt-out list.
+  void opt_out(const std::string& shop, const std::string& buyer, bool add);
+
+ private:
+  struct DueRow;
+  struct OrderInfo;
+  void plan_order(const OrderRecord& o, Millis closes_at, IngestResult& r);
+  int cancel_order_steps(const std::string& shop, const std::string& order_id, const std::string& buyer,
+                         const std::string& reason);
+  void claim_buyer(const std::string& shop, const std::string& buyer, std::vector<SendJob>& jobs);
+  std::optional<SendJob> claim_retry(std::int64_t send_id);
+  SendJob load_job(std::int64_t send_id);
+  void finish_rows(std::int64_t send_id, const std::string& state, const std::string& reason);
+  const Campaign* match_campaign(const OrderRecord& o) const;
+  void set_step_state(std::int64_t row_id, const std::string& state, const std::string& reason);
+
+  Store& store_;
+  std::shared_ptr<const Policy> policy_;
+  Clock& clock_;
+};
+
+}  // namespace nudge

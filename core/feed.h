@@ -1,0 +1,46 @@
+// Feed records: the JSON Lines order format shared by the inbox, the http source
+// and `nudgectl simulate` (see docs/feed.md). Parsing never throws: a record is
+// either valid or carries the reason it was rejected. Pure functions.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "core/clock.h"
+
+namespace nudge {
+
+enum class OrderStatus { kAwaitingPayment, kPaid, kCancelled, kClosed };
+
+const char* to_string(OrderStatus s);
+std::optional<OrderStatus> parse_status(const std::string& s);
+
+struct OrderRecord {
+  std::string shop, order_id, buyer_id;
+  std::string buyer_name, buyer_country, buyer_lang, buyer_tz, buyer_email;
+  std::string amount = "0", currency;
+  Millis placed_at = 0;
+  std::optional<Millis> closes_at;
+  OrderStatus status = OrderStatus::kAwaitingPayment;
+};
+
+struct StatusRecord {
+  std::string shop, order_id;
+  OrderStatus status = OrderStatus::kPaid;
+  Millis at = 0;
+};
+
+struct RejectedRecord {
+  std::string shop, order_id;  // as far as they could be read
+  std::string reason;          // "missing field 'buyer_id'", ...
+};
+
+using FeedRecord = std::variant<OrderRecord, StatusRecord, RejectedRecord>;
+
+FeedRecord parse_feed_line(const std::string& line);
+
+// The instant a record describes: placed_at for orders, at for status records.
+std::optional<Millis> record_time(const FeedRecord& r);
+
+}  // namespace nudge

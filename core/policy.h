@@ -1,0 +1,158 @@
+// Policy: the seller's YAML file, parsed and checked. load_policy() never throws:
+// it returns either a Policy or every error it found, each with file:line:col.
+// A Policy is an immutable value once loaded; share it by shared_ptr<const Policy>.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+
+namespace nudge {
+
+struct PolicyError {
+  std::string file;
+  int line = 0;  // 1-based; 0 when the error is about the file as a whole
+  int col = 0;
+  std::string message;
+  std::string to_string() const;  // "file:line:col: message"
+};
+
+struct Step {
+  std::string name;
+  Millis after = 0;
+  std::vector<std::string> channels;  // tried in order: the first that can reach the buyer
+  std::string tmpl;
+};
+
+struct Match {
+  std::vector<std::string> shops;
+  std::vector<std::string> countries;
+  std::vector<std::string> not_countries;
+  std::optional<double> min_amount;
+  std::optional<double> max_amount;
+};
+
+struct Campaign {
+  std::string name;
+  Match match;
+  std::vector<Step> steps;
+};
+
+struct Window {
+  int max = 1;
+  Millis within = kDay;
+  std::string label() const;  // "1/24h", used in reasons: "cap_buyer:1/24h"
+};
+
+struct QuietHours {
+  int from_min = 21 * 60;  // minutes after local midnight
+  int to_min = 9 * 60;
+};
+
+enum class WhenLimited { kDefer, kSkip };
+
+struct Limits {
+  int per_order = 2;
+  std::vector<Window> per_buyer;
+  Millis skip_if_paid_within = 0;
+  std::optional<QuietHours> quiet_hours;
+  WhenLimited when_limited = WhenLimited::kDefer;
+  bool merge = true;
+  Millis misfire_grace = 6 * kHour;
+};
+
+struct Retries {
+  int max = 3;
+  Millis backoff = 30 * kSecond;
+};
+
+enum class Delivery { kAtMostOnce, kAtLeastOnce };
+
+struct ChannelConf {
+  std::string name;
+  std::string type;  // outbox | smtp | sendmail | webhook | aliexpress
+  double rate_per_sec = 0;  // 0: unlimited
+  Millis timeout = 30 * kSecond;
+  Retries retries;
+  Delivery delivery = Delivery::kAtMostOnce;
+  // Type-specific scalar settings, already checked against the type's key list.
+  // Paths (dir, ca_file) are absolute; *_file secrets are kept as written and
+  // resolved at use (see resolve_secret_path).
+  std::map<std::string, std::string> settings;
+  std::string get(const std::string& key, const std::string& fallback = "") const;
+};
+
+struct SourceConf {
+  std::string type = "inbox";  // inbox | http | aliexpress
+  Millis every = 30 * kSecond;
+  std::map<std::string, std::string> settings;  // gateway, url, token_file, ...
+  std::string get(const std::string& key, const std::string& fallback = "") const;
+};
+
+struct Payment {
+  Millis deadline = 2 * kHour;
+  Millis closes_after = 20 * kDay;
+  Millis stop_before_close = kHour;
+};
+
+struct TextPos {
+  int line = 0, col = 0;  // of the YAML scalar, 1-based
+};
+
+struct TemplateText {
+  std::string subject;
+  std::string body;
+  TextPos subject_pos, body_pos;
+};
+
+struct Template {
+  std::map<std::string, TemplateText> by_lang;
+};
+
+struct Safety {
+  std::vector<std::string> allowed_link_hosts = {"aliexpress.com"};
+  std::vector<std::string> forbidden_phrases;
+};
+
+struct Policy {
+  std::string path;       // the file it came from, absolute
+  std::string base_dir;   // relative paths in the policy are relative to this
+  int version = 1;
+  std::string store;
+  std::string audit_log;
+  SourceConf source;
+  Payment payment;
+  std::vector<Campaign> campaigns;
+  Limits limits;
+  std::map<std::string, std::string> zones;      // country (or "default") -> IANA zone
+  std::map<std::string, std::string> languages;  // country (or "default") -> language
+  std::map<std::string, ChannelConf> channels;
+  std::map<std::string, Template> templates;
+  Safety safety;
+  int metrics_port = 0;  // 0: off
+  std::string text_sha256;  // of the file's bytes, for the audit's policy_loaded
+
+  std::string default_language() const;
+};
+
+struct PolicyResult {
+  std::shared_ptr<const Policy> policy;  // null when errors is not empty
+  std::vector<PolicyError> errors;
+  bool ok() const { return policy != nullptr; }
+};
+
+// Reads and checks the policy at `path`.
+PolicyResult load_policy(const std::string& path);
+// Same, from text already in memory; `path` names it in errors and anchors relative paths.
+PolicyResult parse_policy(const std::string& text, const std::string& path);
+
+// Where a *_file secret lives: $CREDENTIALS_DIRECTORY/name when that is set,
+// else relative to the policy's folder. `credentials_dir` is passed in so core/
+// reads no environment.
+std::string resolve_secret_path(const Policy& policy, const std::string& name, const std::string& credentials_dir);
+
+}  // namespace nudge

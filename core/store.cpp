@@ -1,0 +1,153 @@
+#include "core/store.h"
+
+#include <filesystem>
+
+namespace nudge {
+namespace {
+
+// Each entry moves the schema from version i to i+1 and runs in one transaction with
+// its user_version bump. Never edit a released entry: add a new one.
+const char* const kMigrations[] = {
+    // 1: orders, schedule, sends, ledger, audit, inbox, source state.
+    R"sql(
+CREATE TABLE orders(
+  shop TEXT NOT NULL, order_id TEXT NOT NULL, buyer_id TEXT NOT NULL,
+  buyer_name TEXT NOT NULL DEFAULT '', buyer_country TEXT NOT NULL DEFAULT '',
+  buyer_lang TEXT NOT NULL DEFAULT '', buyer_tz TEXT NOT NULL DEFAULT '', buyer_email TEXT NOT NULL DEFAULT '',
+  amount TEXT NOT NULL, currency TEXT NOT NULL DEFAULT '',
+  placed_at INTEGER NOT NULL, closes_at INTEGER NOT NULL,
+  status TEXT NOT NULL, status_at INTEGER NOT NULL, campaign TEXT,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY(shop, order_id)) WITHOUT ROWID;
+CREATE INDEX orders_buyer ON orders(shop, buyer_id, status, status_at);
+
+CREATE TABLE schedule(
+  id INTEGER PRIMARY KEY,
+  shop TEXT NOT NULL, order_id TEXT NOT NULL, buyer_id TEXT NOT NULL,
+  campaign TEXT NOT NULL, step TEXT NOT NULL, step_index INTEGER NOT NULL,
+  due_at INTEGER NOT NULL, state TEXT NOT NULL, reason TEXT, send_id INTEGER,
+  updated_at INTEGER NOT NULL,
+  UNIQUE(shop, order_id, step));
+CREATE INDEX schedule_due ON schedule(due_at) WHERE state = 'scheduled';
+CREATE INDEX schedule_buyer ON schedule(shop, buyer_id, state, due_at);
+CREATE INDEX schedule_send ON schedule(send_id) WHERE send_id IS NOT NULL;
+
+CREATE TABLE sends(
+  id INTEGER PRIMARY KEY,
+  shop TEXT NOT NULL, buyer_id TEXT NOT NULL, step TEXT NOT NULL,
+  channel TEXT NOT NULL, template TEXT NOT NULL, lang TEXT NOT NULL,
+  idempotency_key TEXT NOT NULL UNIQUE, state TEXT NOT NULL,
+  attempt INTEGER NOT NULL DEFAULT 1, next_attempt_at INTEGER,
+  subject TEXT NOT NULL, body TEXT NOT NULL, error TEXT,
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+CREATE INDEX sends_state ON sends(state, next_attempt_at);
+
+CREATE TABLE ledger(
+  id INTEGER PRIMARY KEY,
+  shop TEXT NOT NULL, buyer_id TEXT NOT NULL, send_id INTEGER NOT NULL,
+  at INTEGER NOT NULL, released INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX ledger_window ON ledger(shop, buyer_id, at) WHERE released = 0;
+CREATE INDEX ledger_send ON ledger(send_id);
+
+CREATE TABLE audit(
+  seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, event TEXT NOT NULL,
+  shop TEXT, buyer TEXT, line TEXT NOT NULL, hash TEXT NOT NULL);
+CREATE INDEX audit_buyer ON audit(shop, buyer);
+CREATE INDEX audit_ts ON audit(ts);
+
+CREATE TABLE inbox(id INTEGER PRIMARY KEY, received_at INTEGER NOT NULL, line TEXT NOT NULL);
+
+CREATE TABLE source_state(
+  source TEXT PRIMARY KEY, cursor TEXT,
+  last_poll_at INTEGER, last_ok_at INTEGER, last_error TEXT);
+)sql",
+    // 2: buyers who asked not to be reminded, resolved platform buyer ids, and small
+    //    daemon facts (meta), such as how far the audit file mirror got.
+    R"sql(
+CREATE TABLE optout(
+  shop TEXT NOT NULL, buyer_id TEXT NOT NULL, at INTEGER NOT NULL,
+  PRIMARY KEY(shop, buyer_id)) WITHOUT ROWID;
+CREATE TABLE buyer_ids(
+  shop TEXT NOT NULL, login_id TEXT NOT NULL, platform_id TEXT NOT NULL, at INTEGER NOT NULL,
+  PRIMARY KEY(shop, login_id)) WITHOUT ROWID;
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+)sql",
+};
+static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == Store::kSchemaVersion);
+
+}  // namespace
+
+Store::Store(const std::string& path, int flags) : path_(path), db_(path, flags, 10000) {}
+
+std::unique_ptr<Store> Store::open(const std::string& path, std::string& error, Mode mode, int target_version) {
+  std::unique_ptr<Store> s;
+  try {
+    bool ro = mode == Mode::kReadOnly;
+    if (ro && path != ":memory:" && !std::filesystem::exists(path)) {
+      error = path + ": no such database (has nudged run with this policy yet?)";
+      return nullptr;
+    }
+    if (!ro && path != ":memory:") {
+      auto dir = std::filesystem::path(path).parent_path();
+      if (!dir.empty()) std::filesystem::create_directories(dir);
+    }
+    s.reset(new Store(path, ro ? SQLite::OPEN_READONLY : SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE));
+    int version = s->schema_version();
+    if (version > kSchemaVersion) {
+      error = path + ": the database has schema version " + std::to_string(version) + ", newer than this nudge (" +
+              std::to_string(kSchemaVersion) + "); refusing to use it. Upgrade nudge, or restore a matching backup.";
+      return nullptr;
+    }
+    if (ro) {
+      if (version < kSchemaVersion) {
+        error = path + ": the database has schema version " + std::to_string(version) +
+                "; start nudged once to upgrade it";
+        return nullptr;
+      }
+      return s;
+    }
+    if (path != ":memory:") s->db_.exec("PRAGMA journal_mode=WAL");
+    s->db_.exec("PRAGMA synchronous=FULL");
+    for (int v = version; v < target_version; ++v) {
+      WriteTx tx(*s);
+      s->db_.exec(kMigrations[v]);
+      s->db_.exec("PRAGMA user_version=" + std::to_string(v + 1));
+      tx.commit();
+    }
+    return s;
+  } catch (const std::exception& e) {
+    error = path + ": " + e.what();
+    return nullptr;
+  }
+}
+
+int Store::schema_version() { return db_.execAndGet("PRAGMA user_version").getInt(); }
+
+SQLite::Statement& Store::stmt(const std::string& sql) {
+  auto& slot = stmts_[sql];
+  if (!slot) {
+    slot = std::make_unique<SQLite::Statement>(db_, sql);
+  } else {
+    slot->reset();
+    slot->clearBindings();
+  }
+  return *slot;
+}
+
+WriteTx::WriteTx(Store& s) : store_(s) { store_.db().exec("BEGIN IMMEDIATE"); }
+
+WriteTx::~WriteTx() {
+  if (!done_) {
+    try {
+      store_.db().exec("ROLLBACK");
+    } catch (...) {
+    }
+  }
+}
+
+void WriteTx::commit() {
+  store_.db().exec("COMMIT");
+  done_ = true;
+}
+
+}  // namespace nudge

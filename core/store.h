@@ -1,0 +1,58 @@
+// Store: the SQLite file that holds orders, the schedule, sends, the per-buyer
+// ledger, the audit table, the inbox and the source cursor. Opening it applies the
+// schema migrations (PRAGMA user_version) and refuses a database newer than the code.
+// One Store per thread; the daemon uses it only from the io_context thread.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+namespace nudge {
+
+class Store {
+ public:
+  // The schema this code writes. Migrations 1..kSchemaVersion are in store.cpp.
+  static constexpr int kSchemaVersion = 2;
+
+  enum class Mode { kReadWrite, kReadOnly };
+
+  // Opens (creating when read-write) and migrates up to `target_version` (tests use a
+  // lower target to build an old database). Returns null and sets `error` on failure.
+  static std::unique_ptr<Store> open(const std::string& path, std::string& error, Mode mode = Mode::kReadWrite,
+                                     int target_version = kSchemaVersion);
+
+  SQLite::Database& db() { return db_; }
+  const std::string& path() const { return path_; }
+  int schema_version();
+
+  // A statement prepared once per Store and reset for reuse. Bind with `?`.
+  SQLite::Statement& stmt(const std::string& sql);
+
+ private:
+  Store(const std::string& path, int flags);
+  std::string path_;
+  SQLite::Database db_;
+  std::map<std::string, std::unique_ptr<SQLite::Statement>> stmts_;
+};
+
+// BEGIN IMMEDIATE ... COMMIT, rolled back unless commit() is called. IMMEDIATE takes
+// the write lock up front, so a busy database is waited for at BEGIN (busy_timeout),
+// never half-way through.
+class WriteTx {
+ public:
+  explicit WriteTx(Store& s);
+  ~WriteTx();
+  void commit();
+  WriteTx(const WriteTx&) = delete;
+  WriteTx& operator=(const WriteTx&) = delete;
+
+ private:
+  Store& store_;
+  bool done_ = false;
+};
+
+}  // namespace nudge

@@ -1,0 +1,99 @@
+#include "core/time_util.h"
+
+#include <chrono>
+#include <limits>
+#include <sstream>
+
+#include <date/date.h>
+
+namespace nudge {
+
+std::optional<Millis> parse_duration(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  struct Unit {
+    std::string_view name;
+    Millis ms;
+  };
+  // Order matters: "ms" must be tried before "m".
+  static constexpr Unit kUnits[] = {{"d", kDay}, {"h", kHour}, {"ms", 1}, {"m", kMinute}, {"s", kSecond}};
+  static constexpr int kRank[] = {0, 1, 4, 2, 3};  // required order of appearance
+  Millis total = 0;
+  int last_rank = -1;
+  size_t i = 0;
+  while (i < text.size()) {
+    if (text[i] < '0' || text[i] > '9') return std::nullopt;
+    Millis n = 0;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+      if (n > std::numeric_limits<Millis>::max() / 10 - 10) return std::nullopt;
+      n = n * 10 + (text[i] - '0');
+      ++i;
+    }
+    int found = -1;
+    for (int u = 0; u < 5; ++u) {
+      if (text.substr(i, kUnits[u].name.size()) == kUnits[u].name) {
+        found = u;
+        break;
+      }
+    }
+    if (found < 0 || kRank[found] <= last_rank) return std::nullopt;
+    last_rank = kRank[found];
+    i += kUnits[found].name.size();
+    if (n > std::numeric_limits<Millis>::max() / kUnits[found].ms) return std::nullopt;
+    total += n * kUnits[found].ms;
+    if (total < 0) return std::nullopt;
+  }
+  return total;
+}
+
+std::string format_duration(Millis d) {
+  if (d == 0) return "0s";
+  std::string out;
+  if (d < 0) {
+    out = "-";
+    d = -d;
+  }
+  const std::pair<Millis, const char*> parts[] = {{kDay, "d"}, {kHour, "h"}, {kMinute, "m"}, {kSecond, "s"}, {1, "ms"}};
+  for (auto [unit, name] : parts) {
+    if (d >= unit) {
+      out += std::to_string(d / unit) + name;
+      d %= unit;
+    }
+  }
+  return out;
+}
+
+std::optional<Millis> parse_instant(std::string_view text) {
+  using namespace std::chrono;
+  // Reject obviously wrong shapes early: date::parse is lenient about some.
+  if (text.size() < 20 || text.size() > 35 || text[4] != '-' || text[7] != '-' || (text[10] != 'T' && text[10] != ' '))
+    return std::nullopt;
+  std::string s(text);
+  s[10] = 'T';
+  date::sys_time<milliseconds> tp;
+  if (s.back() == 'Z') {
+    std::istringstream in(s.substr(0, s.size() - 1));
+    in >> date::parse("%FT%T", tp);
+    if (in.fail() || in.peek() != std::char_traits<char>::eof()) return std::nullopt;
+  } else {
+    std::istringstream in(s);
+    in >> date::parse("%FT%T%Ez", tp);
+    if (in.fail() || in.peek() != std::char_traits<char>::eof()) return std::nullopt;
+  }
+  return tp.time_since_epoch().count();
+}
+
+std::string format_instant(Millis t) {
+  using namespace std::chrono;
+  date::sys_time<milliseconds> tp{milliseconds{t}};
+  return date::format("%FT%TZ", tp);
+}
+
+std::optional<int> parse_clock_time(std::string_view text) {
+  if (text.size() != 5 || text[2] != ':') return std::nullopt;
+  auto digit = [&](size_t i) { return text[i] >= '0' && text[i] <= '9' ? text[i] - '0' : -100; };
+  int h = digit(0) * 10 + digit(1), m = digit(3) * 10 + digit(4);
+  if (h < 0 || h > 23 || m < 0 || m > 59) return std::nullopt;
+  return h * 60 + m;
+}
+
+}  // namespace nudge

@@ -1,0 +1,169 @@
+#include "daemon/audit_mirror.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include <boost/log/core.hpp>
+#include <boost/log/expressions.hpp>
+#include <boost/log/sinks/sync_frontend.hpp>
+#include <boost/log/sinks/text_ostream_backend.hpp>
+#include <boost/log/sources/channel_logger.hpp>
+#include <boost/log/sources/record_ostream.hpp>
+#include <nlohmann/json.hpp>
+
+#include "daemon/log.h"
+
+namespace nudge {
+namespace {
+namespace bl = boost::log;
+BOOST_LOG_ATTRIBUTE_KEYWORD(channel_kw, "Channel", std::string)
+using Backend = bl::sinks::text_ostream_backend;
+using Frontend = bl::sinks::synchronous_sink<Backend>;
+
+constexpr const char* kMetaKey = "audit_mirror_seq";
+
+std::int64_t meta_seq(Store& store) {
+  try {
+    auto& q = store.stmt("SELECT value FROM meta WHERE key=?");
+    q.bind(1, kMetaKey);
+    std::int64_t v = q.executeStep() ? std::stoll(q.getColumn(0).getString()) : 0;
+    q.reset();
+    return v;
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+void save_meta_seq(Store& store, std::int64_t seq) {
+  auto& s = store.stmt("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value");
+  s.bind(1, kMetaKey);
+  s.bind(2, std::to_string(seq));
+  s.exec();
+}
+
+}  // namespace
+
+struct AuditMirror::Sink {
+  boost::shared_ptr<Frontend> frontend;
+  boost::shared_ptr<std::ofstream> stream;
+  bl::sources::channel_logger_mt<std::string> logger{bl::keywords::channel = "audit"};
+};
+
+std::int64_t last_audit_seq_in_file(const std::string& path, bool repair) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return 0;
+  std::streamoff size = in.tellg();
+  if (size <= 0) return 0;
+  std::streamoff chunk = std::min<std::streamoff>(size, 1 << 20);
+  in.seekg(size - chunk);
+  std::string tail(static_cast<size_t>(chunk), '\0');
+  in.read(tail.data(), chunk);
+  in.close();
+  size_t end = tail.size();
+  if (tail.back() != '\n') {
+    // A torn last line: drop it, the table still has it and catch_up rewrites it.
+    size_t nl = tail.rfind('\n');
+    std::streamoff keep = nl == std::string::npos ? size - chunk : size - chunk + static_cast<std::streamoff>(nl) + 1;
+    if (repair) {
+      log_warn("audit file " + path + " ended with a partial line; truncating it (the line is rewritten from the store)");
+      std::filesystem::resize_file(path, static_cast<std::uintmax_t>(keep));
+    }
+    if (nl == std::string::npos) return 0;
+    end = nl + 1;
+  }
+  size_t start = tail.rfind('\n', end - 2);
+  start = start == std::string::npos ? 0 : start + 1;
+  try {
+    auto j = nlohmann::json::parse(tail.substr(start, end - 1 - start));
+    return j.at("seq").get<std::int64_t>();
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+AuditMirror::AuditMirror(std::string path) : path_(std::move(path)) {}
+
+AuditMirror::~AuditMirror() {
+  if (sink_) bl::core::get()->remove_sink(sink_->frontend);
+}
+
+bool AuditMirror::open(Store& store, std::string& error) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  auto dir = fs::path(path_).parent_path();
+  if (!dir.empty()) fs::create_directories(dir, ec);
+  bool has_lines = fs::exists(path_) && fs::file_size(path_, ec) > 0;
+  std::int64_t file_seq = has_lines ? last_audit_seq_in_file(path_, true) : 0;
+  std::int64_t table_max = store.db().execAndGet("SELECT COALESCE(MAX(seq), 0) FROM audit").getInt64();
+  if (!has_lines || file_seq == 0) {
+    // A fresh or just-rotated file: continue after what the last file held.
+    file_seq = std::min(meta_seq(store), table_max);
+  }
+  if (file_seq > table_max) {
+    std::string aside = path_ + ".orphaned";
+    log_warn("audit file " + path_ + " is ahead of the store (seq " + std::to_string(file_seq) + " > " +
+             std::to_string(table_max) + "): it belongs to another database; moving it to " + aside);
+    fs::rename(path_, aside, ec);
+    file_seq = 0;
+  }
+  last_seq_ = file_seq;
+  sink_ = std::make_unique<Sink>();
+  sink_->stream = boost::make_shared<std::ofstream>(path_, std::ios::app | std::ios::binary);
+  if (!*sink_->stream) {
+    error = "cannot open the audit log " + path_ + " for appending: " + std::strerror(errno);
+    sink_.reset();
+    return false;
+  }
+  auto backend = boost::make_shared<Backend>();
+  backend->add_stream(sink_->stream);
+  backend->auto_flush(true);
+  sink_->frontend = boost::make_shared<Frontend>(backend);
+  sink_->frontend->set_filter(channel_kw == "audit");
+  sink_->frontend->set_formatter(bl::expressions::stream << bl::expressions::smessage);
+  bl::core::get()->add_sink(sink_->frontend);
+  catch_up(store);
+  return true;
+}
+
+int AuditMirror::catch_up(Store& store) {
+  if (!sink_) return 0;
+  int n = 0;
+  auto& q = store.stmt("SELECT seq, line FROM audit WHERE seq > ? ORDER BY seq");
+  q.bind(1, static_cast<int64_t>(last_seq_));
+  while (q.executeStep()) {
+    BOOST_LOG(sink_->logger) << q.getColumn(1).getString();
+    last_seq_ = q.getColumn(0).getInt64();
+    ++n;
+  }
+  q.reset();
+  if (n > 0 && !sink_->stream->good()) log_error("writing the audit log " + path_ + " failed; lines stay in the store");
+  return n;
+}
+
+bool AuditMirror::reopen(Store& store, std::string& error) {
+  if (!sink_) return open(store, error);
+  catch_up(store);
+  // Remember where this file ended, so that a restart before the new file has a line
+  // continues from here instead of copying the whole history into it.
+  try {
+    WriteTx tx(store);
+    save_meta_seq(store, last_seq_);
+    tx.commit();
+  } catch (const std::exception& e) {
+    log_warn(std::string("could not record the audit mirror position: ") + e.what());
+  }
+  auto stream = boost::make_shared<std::ofstream>(path_, std::ios::app | std::ios::binary);
+  if (!*stream) {
+    error = "cannot reopen the audit log " + path_ + ": " + std::strerror(errno);
+    return false;
+  }
+  {
+    auto backend = sink_->frontend->locked_backend();
+    backend->remove_stream(sink_->stream);
+    backend->add_stream(stream);
+  }
+  sink_->stream = stream;
+  return true;
+}
+
+}  // namespace nudge

@@ -1,0 +1,45 @@
+// AuditMirror: appends the store's audit rows to the JSONL file that operators
+// `tail -F`, through a Boost.Log sink. The table is the truth; the file is caught
+// up from it by seq at start and after every commit, so a crash between the two
+// loses no line. reopen() follows logrotate's `create` (SIGUSR1).
+// Use only from the io_context thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/store.h"
+
+namespace nudge {
+
+class AuditMirror {
+ public:
+  explicit AuditMirror(std::string path);
+  ~AuditMirror();
+
+  // Opens the file (creating its folder), finds the last seq it holds, repairs a
+  // torn last line. Returns false with `error` set when the file cannot be used.
+  bool open(Store& store, std::string& error);
+
+  // Appends every audit row newer than the last one written. Returns lines written.
+  int catch_up(Store& store);
+
+  // Closes and reopens the file at the same path (after logrotate moved it away).
+  bool reopen(Store& store, std::string& error);
+
+  std::int64_t last_seq() const { return last_seq_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  struct Sink;
+  std::string path_;
+  std::int64_t last_seq_ = 0;
+  std::unique_ptr<Sink> sink_;
+};
+
+// The seq of the last complete line of an audit file (0 if none). Truncates a torn
+// final line (a crash mid-write) when `repair` is set.
+std::int64_t last_audit_seq_in_file(const std::string& path, bool repair);
+
+}  // namespace nudge

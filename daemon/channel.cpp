@@ -1,0 +1,96 @@
+#include "daemon/channel.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "core/time_util.h"
+
+namespace nudge {
+
+bool read_secret(const Policy& policy, const std::string& name, const std::string& credentials_dir,
+                 std::string& value, std::string& error) {
+  std::string path = resolve_secret_path(policy, name, credentials_dir);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = "cannot read the secret file " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  value = ss.str();
+  while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
+  if (value.empty()) {
+    error = "the secret file " + path + " is empty";
+    return false;
+  }
+  return true;
+}
+
+void OutboxChannel::send(const SendJob& job, SendDone done) {
+  namespace fs = std::filesystem;
+  nlohmann::ordered_json j;
+  j["send_id"] = job.send_id;
+  j["idempotency_key"] = job.idempotency_key;
+  j["shop"] = job.shop;
+  j["buyer"] = job.buyer_id;
+  j["orders"] = job.order_ids;
+  j["step"] = job.step;
+  j["template"] = job.tmpl;
+  j["lang"] = job.lang;
+  j["attempt"] = job.attempt;
+  j["subject"] = job.subject;
+  j["body"] = job.body;
+  std::string text = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+  std::string name = std::to_string(job.send_id) + "-" + job.idempotency_key.substr(0, 12) + ".json";
+  std::string final_path = (fs::path(dir_) / name).string();
+  std::string tmp_path = (fs::path(dir_) / ("." + name + ".tmp")).string();
+  int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    done(Outcome::kTransient, "cannot create " + tmp_path + ": " + std::strerror(errno));
+    return;
+  }
+  size_t off = 0;
+  while (off < text.size()) {
+    ssize_t n = ::write(fd, text.data() + off, text.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      std::string err = std::strerror(errno);
+      ::close(fd);
+      ::unlink(tmp_path.c_str());
+      done(Outcome::kTransient, "cannot write " + tmp_path + ": " + err);
+      return;
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    std::string err = std::strerror(errno);
+    ::unlink(tmp_path.c_str());
+    done(Outcome::kTransient, "cannot flush " + tmp_path + ": " + err);
+    return;
+  }
+  if (::rename(tmp_path.c_str(), final_path.c_str()) != 0) {
+    std::string err = std::strerror(errno);
+    ::unlink(tmp_path.c_str());
+    done(Outcome::kTransient, "cannot rename into " + final_path + ": " + err);
+    return;
+  }
+  done(Outcome::kSent, "");
+}
+
+std::unique_ptr<Channel> make_channel(const ChannelConf& conf, ChannelContext& ctx, std::string& error) {
+  if (conf.type == "outbox") return std::make_unique<OutboxChannel>(conf.get("dir"));
+  error = "channel '" + conf.name + "': type '" + conf.type + "' is not available in this build yet";
+  return nullptr;
+}
+
+}  // namespace nudge

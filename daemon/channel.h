@@ -1,0 +1,54 @@
+// Channels deliver one SendJob each and report how it went. Channels are created
+// per policy and live on the io_context thread; send() must not block the loop
+// (blocking work goes to the service's worker pool) and calls `done` exactly once,
+// on the loop thread.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <utility>  // Boost 1.74's asio/awaitable.hpp needs it first under C++20
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "core/engine.h"
+#include "core/policy.h"
+
+namespace nudge {
+
+using SendDone = std::function<void(Outcome outcome, std::string error)>;
+
+class Channel {
+ public:
+  virtual ~Channel() = default;
+  virtual void send(const SendJob& job, SendDone done) = 0;
+};
+
+struct ChannelContext {
+  boost::asio::io_context& io;
+  boost::asio::thread_pool& workers;  // for blocking calls (libcurl, sendmail)
+  const Policy& policy;
+  std::string credentials_dir;        // $CREDENTIALS_DIRECTORY, or empty
+};
+
+// Builds the channel for `conf`, or returns null with `error` set (missing secret
+// file, bad URL). Never throws.
+std::unique_ptr<Channel> make_channel(const ChannelConf& conf, ChannelContext& ctx, std::string& error);
+
+// The outbox: one JSON file per message in a folder, written to a temporary name,
+// flushed to disk and renamed, so a reader never sees half a message.
+class OutboxChannel final : public Channel {
+ public:
+  explicit OutboxChannel(std::string dir) : dir_(std::move(dir)) {}
+  void send(const SendJob& job, SendDone done) override;
+
+ private:
+  std::string dir_;
+};
+
+// Reads a secret file (trailing newline removed). Errors name the file, never its content.
+bool read_secret(const Policy& policy, const std::string& name, const std::string& credentials_dir,
+                 std::string& value, std::string& error);
+
+}  // namespace nudge

@@ -1,0 +1,366 @@
+// nudgectl: the operator's CLI. Reads the store read-only unless a command changes
+// it (orders import, optout), so it is safe to use while nudged runs.
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/audit.h"
+#include "core/feed.h"
+#include "core/policy.h"
+#include "core/store.h"
+#include "core/time_util.h"
+#include "daemon/service.h"
+
+namespace nudge {
+namespace {
+
+constexpr int kExitUsage = 64, kExitData = 65, kExitNoInput = 66;
+
+struct Args {
+  std::string config = "/etc/nudge/nudge.yaml";
+  bool json = false;
+  std::vector<std::string> words;                 // command and positional arguments
+  std::map<std::string, std::string> options;     // --name value
+  std::vector<std::string> flags;                 // --name
+  bool flag(const std::string& f) const { return std::find(flags.begin(), flags.end(), f) != flags.end(); }
+  std::string opt(const std::string& k, const std::string& d = "") const {
+    auto it = options.find(k);
+    return it == options.end() ? d : it->second;
+  }
+};
+
+void usage(std::ostream& out) {
+  out << "usage: nudgectl [--config FILE] [--json] COMMAND ...\n"
+         "commands:\n"
+         "  check FILE                      check a policy: exit 0 if valid, 78 with its errors\n"
+         "  orders import FEED.jsonl [--replay]\n"
+         "                                  add feed records to the inbox (bad lines are reported by number);\n"
+         "                                  --replay moves the feed's times to now and adds each record at its time\n"
+         "  summary                         what nudged did: reminders sent, deferred, skipped, cancelled, per buyer\n"
+         "  optout add|remove BUYER --shop S, optout list\n"
+         "                                  buyers who must not be reminded\n"
+         "  audit verify [FILE]             check the audit log's seq and hash chain (default: the policy's audit_log)\n"
+         "options:\n"
+         "  --config FILE                   the policy (default /etc/nudge/nudge.yaml)\n"
+         "  --json                          machine-readable output\n";
+}
+
+std::shared_ptr<const Policy> policy_or_exit(const std::string& path) {
+  auto r = load_policy(path);
+  if (!r.ok()) {
+    for (const auto& e : r.errors) std::cerr << e.to_string() << "\n";
+    std::exit(kExitConfig);
+  }
+  return r.policy;
+}
+
+std::unique_ptr<Store> store_or_exit(const Policy& p, Store::Mode mode) {
+  std::string error;
+  auto s = Store::open(p.store, error, mode);
+  if (!s) {
+    std::cerr << "nudgectl: " << error << "\n";
+    std::exit(kExitNoInput);
+  }
+  return s;
+}
+
+int cmd_check(const Args& a) {
+  if (a.words.size() < 2) {
+    std::cerr << "nudgectl check: which file? (nudgectl check FILE)\n";
+    return kExitUsage;
+  }
+  auto r = load_policy(a.words[1]);
+  if (!r.ok()) {
+    for (const auto& e : r.errors) std::cerr << e.to_string() << "\n";
+    std::cerr << r.errors.size() << (r.errors.size() == 1 ? " error" : " errors") << " in " << a.words[1] << "\n";
+    return kExitConfig;
+  }
+  std::cout << a.words[1] << ": policy is valid\n";
+  return 0;
+}
+
+// Moves every time in a feed record by `delta` (for --replay).
+std::string shift_times(const std::string& line, Millis delta) {
+  auto j = nlohmann::json::parse(line);
+  for (const char* key : {"placed_at", "closes_at", "at"}) {
+    if (j.contains(key) && j[key].is_string())
+      if (auto t = parse_instant(j[key].get<std::string>())) j[key] = format_instant(*t + delta);
+  }
+  return j.dump();
+}
+
+int cmd_import(const Args& a) {
+  if (a.words.size() < 3 || a.words[1] != "import") {
+    std::cerr << "nudgectl orders: use 'nudgectl orders import FEED.jsonl'\n";
+    return kExitUsage;
+  }
+  const std::string& file = a.words[2];
+  std::ifstream in(file);
+  if (!in) {
+    std::cerr << "nudgectl: cannot read " << file << "\n";
+    return kExitNoInput;
+  }
+  auto policy = policy_or_exit(a.config);
+  auto store = store_or_exit(*policy, Store::Mode::kReadWrite);
+  struct Good {
+    std::string line;
+    Millis at;
+  };
+  std::vector<Good> good;
+  int bad = 0, lineno = 0;
+  std::string line;
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    auto rec = parse_feed_line(line);
+    if (auto* r = std::get_if<RejectedRecord>(&rec)) {
+      std::cerr << file << ":" << lineno << ": " << r->reason << "\n";
+      ++bad;
+      continue;
+    }
+    good.push_back({line, *record_time(rec)});
+  }
+  SystemClock clock;
+  auto insert = [&](const std::vector<std::string>& lines) {
+    WriteTx tx(*store);
+    for (const auto& l : lines) {
+      auto& s = store->stmt("INSERT INTO inbox(received_at, line) VALUES(?, ?)");
+      s.bind(1, static_cast<int64_t>(clock.now()));
+      s.bind(2, l);
+      s.exec();
+    }
+    tx.commit();
+  };
+  try {
+    if (a.flag("--replay") && !good.empty()) {
+      std::stable_sort(good.begin(), good.end(), [](const Good& x, const Good& y) { return x.at < y.at; });
+      Millis delta = clock.now() - good.front().at;
+      for (const auto& g : good) {
+        Millis when = g.at + delta;
+        while (clock.now() < when) std::this_thread::sleep_for(std::chrono::milliseconds(std::min<Millis>(200, when - clock.now())));
+        insert({shift_times(g.line, delta)});
+      }
+    } else {
+      std::vector<std::string> lines;
+      for (const auto& g : good) lines.push_back(g.line);
+      insert(lines);
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "nudgectl: writing to the inbox failed: " << e.what() << "\n";
+    return kExitCantCreate;
+  }
+  std::cout << "imported " << good.size() << " records into the inbox of " << policy->store;
+  if (bad) std::cout << "; " << bad << " lines rejected (listed above)";
+  std::cout << "\n";
+  return bad ? kExitData : 0;
+}
+
+int cmd_summary(const Args& a) {
+  auto policy = policy_or_exit(a.config);
+  auto store = store_or_exit(*policy, Store::Mode::kReadOnly);
+  struct Row {
+    int sent = 0, deferred = 0, skipped = 0, cancelled = 0, failed = 0, in_doubt = 0;
+  };
+  std::map<std::string, Row> per_buyer;
+  Row total;
+  std::map<std::string, int> reasons;
+  int orders = 0, rejected = 0;
+  SQLite::Statement q(store->db(), "SELECT event, shop, buyer, line FROM audit ORDER BY seq");
+  while (q.executeStep()) {
+    std::string ev = q.getColumn(0).getString();
+    std::string who = q.getColumn(1).getString() + "/" + q.getColumn(2).getString();
+    static const std::map<std::string, int Row::*> kFields = {
+        {"sent", &Row::sent},         {"deferred", &Row::deferred}, {"skipped", &Row::skipped},
+        {"cancelled", &Row::cancelled}, {"failed", &Row::failed},   {"in_doubt", &Row::in_doubt}};
+    if (auto f = kFields.find(ev); f != kFields.end()) {
+      ++(total.*(f->second));
+      ++(per_buyer[who].*(f->second));
+    }
+    if (ev == "order_rejected") ++rejected;
+    if (ev == "deferred" || ev == "skipped" || ev == "cancelled" || ev == "failed") {
+      auto j = nlohmann::json::parse(q.getColumn(3).getString(), nullptr, false);
+      if (j.is_object() && j["reason"].is_string()) ++reasons[ev + ":" + j["reason"].get<std::string>()];
+    }
+  }
+  orders = store->db().execAndGet("SELECT COUNT(*) FROM orders").getInt();
+  std::string outbox;
+  for (const auto& [name, ch] : policy->channels)
+    if (ch.type == "outbox") outbox = ch.get("dir");
+  if (a.json) {
+    nlohmann::ordered_json j;
+    j["orders"] = orders;
+    j["rejected_records"] = rejected;
+    j["sent"] = total.sent;
+    j["deferred"] = total.deferred;
+    j["skipped"] = total.skipped;
+    j["cancelled"] = total.cancelled;
+    j["failed"] = total.failed;
+    j["in_doubt"] = total.in_doubt;
+    j["reasons"] = reasons;
+    for (const auto& [who, r] : per_buyer)
+      j["buyers"][who] = {{"sent", r.sent}, {"deferred", r.deferred}, {"skipped", r.skipped},
+                          {"cancelled", r.cancelled}, {"failed", r.failed}, {"in_doubt", r.in_doubt}};
+    j["outbox"] = outbox;
+    j["audit_log"] = policy->audit_log;
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << "orders seen: " << orders << " (" << rejected << " records rejected)\n"
+            << "reminders sent: " << total.sent << "   deferred: " << total.deferred << "   skipped: " << total.skipped
+            << "   cancelled: " << total.cancelled << "   failed: " << total.failed
+            << "   in doubt: " << total.in_doubt << "\n";
+  if (!reasons.empty()) {
+    std::cout << "why:";
+    for (const auto& [r, n] : reasons) std::cout << "  " << r << "=" << n;
+    std::cout << "\n";
+  }
+  std::cout << "\n" << std::left << std::setw(28) << "shop/buyer" << std::right << std::setw(6) << "sent"
+            << std::setw(10) << "deferred" << std::setw(9) << "skipped" << std::setw(11) << "cancelled"
+            << std::setw(8) << "failed" << "\n";
+  for (const auto& [who, r] : per_buyer)
+    std::cout << std::left << std::setw(28) << who << std::right << std::setw(6) << r.sent << std::setw(10)
+              << r.deferred << std::setw(9) << r.skipped << std::setw(11) << r.cancelled << std::setw(8) << r.failed
+              << "\n";
+  std::cout << "\n";
+  if (!outbox.empty()) std::cout << "outbox:    " << outbox << "\n";
+  std::cout << "audit log: " << policy->audit_log << "\n";
+  return 0;
+}
+
+int cmd_optout(const Args& a) {
+  auto policy = policy_or_exit(a.config);
+  if (a.words.size() >= 2 && a.words[1] == "list") {
+    auto store = store_or_exit(*policy, Store::Mode::kReadOnly);
+    SQLite::Statement q(store->db(), "SELECT shop, buyer_id, at FROM optout ORDER BY shop, buyer_id");
+    nlohmann::json list = nlohmann::json::array();
+    while (q.executeStep()) {
+      if (a.json)
+        list.push_back({{"shop", q.getColumn(0).getString()}, {"buyer", q.getColumn(1).getString()},
+                        {"since", format_instant(q.getColumn(2).getInt64())}});
+      else
+        std::cout << q.getColumn(0).getString() << "/" << q.getColumn(1).getString() << "  since "
+                  << format_instant(q.getColumn(2).getInt64()) << "\n";
+    }
+    if (a.json) std::cout << list.dump(2) << "\n";
+    return 0;
+  }
+  if (a.words.size() < 3 || (a.words[1] != "add" && a.words[1] != "remove") || a.opt("--shop").empty()) {
+    std::cerr << "nudgectl optout: use 'optout add BUYER --shop S', 'optout remove BUYER --shop S' or 'optout list'\n";
+    return kExitUsage;
+  }
+  auto store = store_or_exit(*policy, Store::Mode::kReadWrite);
+  SystemClock clock;
+  Engine engine(*store, policy, clock);
+  engine.opt_out(a.opt("--shop"), a.words[2], a.words[1] == "add");
+  std::cout << a.opt("--shop") << "/" << a.words[2] << (a.words[1] == "add" ? " will not be reminded\n" : " may be reminded again\n");
+  return 0;
+}
+
+int cmd_audit(const Args& a) {
+  if (a.words.size() < 2 || a.words[1] != "verify") {
+    std::cerr << "nudgectl audit: use 'nudgectl audit verify [FILE]'\n";
+    return kExitUsage;
+  }
+  std::string file;
+  if (a.words.size() >= 3) {
+    file = a.words[2];
+  } else {
+    file = policy_or_exit(a.config)->audit_log;
+  }
+  std::ifstream in(file);
+  if (!in) {
+    std::cerr << "nudgectl: cannot read " << file << "\n";
+    return kExitNoInput;
+  }
+  // A rotated file starts after seq 1: take its first line's seq and prev as given.
+  std::int64_t first_seq = 1;
+  std::string first_prev = kGenesisHash;
+  {
+    std::string first;
+    if (std::getline(in, first)) {
+      auto j = nlohmann::json::parse(first, nullptr, false);
+      if (j.is_object() && j["seq"].is_number_integer() && j["prev"].is_string() && j["seq"].get<std::int64_t>() > 1 &&
+          a.flag("--rotated")) {
+        first_seq = j["seq"].get<std::int64_t>();
+        first_prev = j["prev"].get<std::string>();
+      }
+    }
+    in.clear();
+    in.seekg(0);
+  }
+  auto r = verify_audit(in, first_seq, first_prev);
+  if (a.json) {
+    nlohmann::json j{{"file", file}, {"ok", r.ok}, {"lines", r.lines}, {"last_seq", r.last_seq}};
+    if (!r.ok) {
+      j["first_bad_line"] = r.first_bad_line;
+      j["problem"] = r.problem;
+    }
+    std::cout << j.dump(2) << "\n";
+  } else if (r.ok) {
+    std::cout << file << ": OK, " << r.lines << " lines, seq " << first_seq << ".." << r.last_seq
+              << ", hash chain intact\n";
+  } else {
+    std::cout << file << ":" << r.first_bad_line << ": " << r.problem << "\n";
+  }
+  return r.ok ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace nudge
+
+int main(int argc, char** argv) {
+  using namespace nudge;
+  Args a;
+  static const std::vector<std::string> kValued = {"--shop", "--orders", "--until", "--since", "--policy"};
+  for (int i = 1; i < argc; ++i) {
+    std::string s = argv[i];
+    if (s == "--config" && i + 1 < argc) {
+      a.config = argv[++i];
+    } else if (s.rfind("--config=", 0) == 0) {
+      a.config = s.substr(9);
+    } else if (s == "--json") {
+      a.json = true;
+    } else if (s == "--help" || s == "-h") {
+      usage(std::cout);
+      return 0;
+    } else if (std::find(kValued.begin(), kValued.end(), s) != kValued.end()) {
+      if (i + 1 >= argc) {
+        std::cerr << "nudgectl: " << s << " needs a value\n";
+        return kExitUsage;
+      }
+      a.options[s] = argv[++i];
+    } else if (s.rfind("--", 0) == 0) {
+      a.flags.push_back(s);
+    } else {
+      a.words.push_back(s);
+    }
+  }
+  if (a.words.empty()) {
+    usage(std::cerr);
+    return kExitUsage;
+  }
+  const std::string& cmd = a.words[0];
+  try {
+    if (cmd == "check") return cmd_check(a);
+    if (cmd == "orders") return cmd_import(a);
+    if (cmd == "summary") return cmd_summary(a);
+    if (cmd == "optout") return cmd_optout(a);
+    if (cmd == "audit") return cmd_audit(a);
+  } catch (const std::exception& e) {
+    std::cerr << "nudgectl: " << e.what() << "\n";
+    return kExitSoftware;
+  }
+  std::cerr << "nudgectl: unknown command '" << cmd << "'\n";
+  usage(std::cerr);
+  return kExitUsage;
+}

@@ -1,0 +1,95 @@
+// Service: the nudged event loop. One io_context, one thread: a poll timer for the
+// source, one wake timer for the earliest due step, the channels, the signals and
+// the audit mirror. Blocking channel work runs on a small worker pool and posts its
+// result back. Construct, then run() on the thread that will own it.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <utility>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "core/clock.h"
+#include "core/engine.h"
+#include "core/policy.h"
+#include "core/store.h"
+#include "daemon/audit_mirror.h"
+#include "daemon/channel.h"
+#include "daemon/source.h"
+
+namespace nudge {
+
+inline constexpr const char* kVersion = "0.1.0";
+inline constexpr int kExitConfig = 78;    // EX_CONFIG
+inline constexpr int kExitSoftware = 70;  // EX_SOFTWARE
+inline constexpr int kExitCantCreate = 73;
+
+class Service {
+ public:
+  struct Options {
+    std::string config_path;
+    std::string credentials_dir;  // $CREDENTIALS_DIRECTORY
+  };
+
+  explicit Service(Options options);
+  ~Service();
+
+  // Sets everything up, reports READY, runs until SIGTERM/SIGINT. Returns the exit code.
+  int run();
+
+ private:
+  bool setup(std::shared_ptr<const Policy> policy, std::string& error);
+  bool build_io(const Policy& policy, std::unique_ptr<Source>& source,
+                std::map<std::string, std::shared_ptr<Channel>>& channels, std::string& error);
+  void schedule_poll(Millis delay);
+  void poll();
+  void on_page(std::optional<SourcePage> page, const std::string& error);
+  void arm_wake();
+  void on_wake();
+  void dispatch(std::vector<SendJob> jobs);
+  void finish_send(std::int64_t send_id, Outcome outcome, const std::string& error);
+  void flush_completions();
+  void wait_signal();
+  void on_signal(int signo);
+  void reload();
+  void begin_shutdown();
+  void after_commit();
+  void store_fault(const std::string& what, const std::exception& e);
+  void notify_status();
+
+  Options options_;
+  boost::asio::io_context io_;
+  boost::asio::thread_pool workers_{2};
+  boost::asio::signal_set signals_;
+  boost::asio::steady_timer poll_timer_, wake_timer_, exit_timer_;
+  SystemClock clock_;
+  std::shared_ptr<const Policy> policy_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<AuditMirror> mirror_;
+  std::unique_ptr<Source> source_;
+  std::map<std::string, std::shared_ptr<Channel>> channels_;
+
+  struct Completion {
+    std::int64_t send_id;
+    Outcome outcome;
+    std::string error;
+  };
+  std::vector<Completion> pending_completions_;  // outcomes not yet recorded (store fault)
+  int in_flight_ = 0;
+  bool polling_ = false;
+  bool stopping_ = false;
+  bool faulted_ = false;
+  Millis last_poll_ = 0;
+  std::string last_poll_error_;
+  std::optional<std::string> cursor_;
+};
+
+}  // namespace nudge
