@@ -12,7 +12,10 @@
 #include <thread>
 #include <vector>
 
+#include <filesystem>
+
 #include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
 
 #include "core/audit.h"
 #include "core/feed.h"
@@ -64,6 +67,37 @@ std::shared_ptr<const Policy> policy_or_exit(const std::string& path) {
   return r.policy;
 }
 
+// For commands that only need the store: a policy with errors elsewhere (say, one
+// being edited while nudged runs on the previous version) still names its store.
+std::string store_path_or_exit(const std::string& path) {
+  auto r = load_policy(path);
+  if (r.ok()) return r.policy->store;
+  try {
+    YAML::Node root = YAML::LoadFile(path);
+    if (root.IsMap() && root["store"] && root["store"].IsScalar()) {
+      std::string store = root["store"].Scalar();
+      if (!store.empty() && store[0] != '/' && store != ":memory:")
+        store = (std::filesystem::path(path).parent_path() / store).string();
+      std::cerr << "nudgectl: warning: " << path << " has errors (nudged keeps its previous policy):\n";
+      for (const auto& e : r.errors) std::cerr << "  " << e.to_string() << "\n";
+      return store;
+    }
+  } catch (const std::exception&) {
+  }
+  for (const auto& e : r.errors) std::cerr << e.to_string() << "\n";
+  std::exit(kExitConfig);
+}
+
+std::unique_ptr<Store> open_store_or_exit(const std::string& path, Store::Mode mode) {
+  std::string error;
+  auto s = Store::open(path, error, mode);
+  if (!s) {
+    std::cerr << "nudgectl: " << error << "\n";
+    std::exit(kExitNoInput);
+  }
+  return s;
+}
+
 std::unique_ptr<Store> store_or_exit(const Policy& p, Store::Mode mode) {
   std::string error;
   auto s = Store::open(p.store, error, mode);
@@ -110,8 +144,8 @@ int cmd_import(const Args& a) {
     std::cerr << "nudgectl: cannot read " << file << "\n";
     return kExitNoInput;
   }
-  auto policy = policy_or_exit(a.config);
-  auto store = store_or_exit(*policy, Store::Mode::kReadWrite);
+  std::string store_path = store_path_or_exit(a.config);
+  auto store = open_store_or_exit(store_path, Store::Mode::kReadWrite);
   struct Good {
     std::string line;
     Millis at;
@@ -159,7 +193,7 @@ int cmd_import(const Args& a) {
     std::cerr << "nudgectl: writing to the inbox failed: " << e.what() << "\n";
     return kExitCantCreate;
   }
-  std::cout << "imported " << good.size() << " records into the inbox of " << policy->store;
+  std::cout << "imported " << good.size() << " records into the inbox of " << store_path;
   if (bad) std::cout << "; " << bad << " lines rejected (listed above)";
   std::cout << "\n";
   return bad ? kExitData : 0;

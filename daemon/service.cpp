@@ -97,6 +97,12 @@ int Service::run() {
     log_error("the policy has errors; not starting:\n" + join_errors(loaded.errors));
     return kExitConfig;
   }
+  // Take the signals before the slow part: one arriving during setup is handled
+  // (as a clean stop) once the loop runs, instead of killing the process.
+  signals_.add(SIGTERM);
+  signals_.add(SIGINT);
+  signals_.add(SIGHUP);
+  signals_.add(SIGUSR1);
   std::string error;
   if (!setup(loaded.policy, error)) {
     log_error(error);
@@ -105,10 +111,6 @@ int Service::run() {
   auto c = engine_->counts();
   log_info("nudged " + std::string(kVersion) + " started: policy " + policy_->path + ", store " + policy_->store +
            ", audit " + policy_->audit_log + ", " + std::to_string(c.scheduled) + " steps pending");
-  signals_.add(SIGTERM);
-  signals_.add(SIGINT);
-  signals_.add(SIGHUP);
-  signals_.add(SIGUSR1);
   wait_signal();
   schedule_poll(0);
   arm_wake();

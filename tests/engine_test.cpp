@@ -1,0 +1,308 @@
+#include <doctest/doctest.h>
+
+#include "core/time_util.h"
+#include "engine_fixture.h"
+
+using namespace nudge;
+using test::EngineFixture;
+using test::T0;
+
+TEST_CASE("an unpaid order gets its steps planned from the payment deadline") {
+  EngineFixture f;
+  auto r = f.add({.id = "o1"});
+  CHECK(r.orders == 1);
+  CHECK(r.planned_steps == 2);
+  CHECK(f.engine->next_due() == T0 + 2 * kHour);  // deadline 2h, first step after 0s
+  SQLite::Statement q(f.store->db(), "SELECT step, due_at FROM schedule ORDER BY due_at");
+  REQUIRE(q.executeStep());
+  CHECK(q.getColumn(0).getString() == "first");
+  CHECK(q.getColumn(1).getInt64() == T0 + 2 * kHour);
+  REQUIRE(q.executeStep());
+  CHECK(q.getColumn(0).getString() == "second");
+  CHECK(q.getColumn(1).getInt64() == T0 + 26 * kHour);
+}
+
+TEST_CASE("steps due after the close (minus stop_before_close) are not planned") {
+  EngineFixture f;
+  auto o = test::make_order({.id = "o1"});
+  o.closes_at = T0 + 3 * kHour;  // first step at 2h is fine, 26h is past 3h - 1h
+  auto r = f.engine->ingest({o});
+  CHECK(r.planned_steps == 1);
+  CHECK(f.reasons("skipped") == std::vector<std::string>{"too_close_to_close"});
+}
+
+TEST_CASE("nothing is sent before a step is due, and a due step is sent once") {
+  EngineFixture f;
+  f.add({.id = "o1"});
+  f.run_until(T0 + 2 * kHour - 1);
+  CHECK(f.delivered.empty());
+  f.run_until(T0 + 2 * kHour);
+  REQUIRE(f.delivered.size() == 1);
+  CHECK(f.delivered[0].order_ids == std::vector<std::string>{"o1"});
+  CHECK(f.delivered[0].step == "first");
+  CHECK(f.step_state("o1", "first") == "sent");
+  f.run_until(T0 + 3 * kHour);
+  CHECK(f.delivered.size() == 1);
+}
+
+TEST_CASE("an order paid before its step is never reminded (G2)") {
+  EngineFixture f;
+  f.add({.id = "o1"});
+  f.clock.set(T0 + kHour);
+  auto r = f.status("o1", OrderStatus::kPaid);
+  CHECK(r.cancelled_steps == 2);
+  f.run_until(T0 + 30 * kDay);
+  CHECK(f.delivered.empty());
+  CHECK(f.reasons("cancelled") == std::vector<std::string>{"paid", "paid"});
+  CHECK(f.step_state("o1", "first") == "cancelled");
+}
+
+TEST_CASE("an order paid after the first reminder gets no second one") {
+  EngineFixture f(test::base_policy("limits: {per_order: 2}"));
+  f.add({.id = "o1"});
+  f.run_until(T0 + 3 * kHour);
+  CHECK(f.delivered.size() == 1);
+  f.status("o1", OrderStatus::kPaid);
+  f.run_until(T0 + 30 * kDay);
+  CHECK(f.delivered.size() == 1);
+  CHECK(f.step_state("o1", "second") == "cancelled");
+}
+
+TEST_CASE("a status for an unknown order and a malformed record are rejected, the rest goes on") {
+  EngineFixture f;
+  auto r = f.engine->ingest({StatusRecord{"s1", "nope", OrderStatus::kPaid, T0},
+                             RejectedRecord{"s1", "x", "missing field 'buyer_id'"}, test::make_order({.id = "o1"})});
+  CHECK(r.rejected == 2);
+  CHECK(r.orders == 1);
+  CHECK(f.reasons("order_rejected") == std::vector<std::string>{"unknown_order", "invalid_record"});
+}
+
+TEST_CASE("the same order twice plans its steps once") {
+  EngineFixture f;
+  f.add({.id = "o1"});
+  auto r = f.add({.id = "o1"});
+  CHECK(r.planned_steps == 0);
+  CHECK(f.store->db().execAndGet("SELECT COUNT(*) FROM schedule").getInt() == 2);
+}
+
+TEST_CASE("a buyer reminded today is deferred to when the window allows (when_limited: defer)") {
+  EngineFixture f(test::base_policy("limits: {per_order: 2, per_buyer: [{max: 1, within: 24h}], when_limited: defer, merge: false}"));
+  f.add({.id = "o1", .placed = T0});
+  f.add({.id = "o2", .placed = T0 + kHour});
+  f.run_until(T0 + 2 * kHour);
+  REQUIRE(f.delivered.size() == 1);
+  f.run_until(T0 + 3 * kHour);
+  CHECK(f.delivered.size() == 1);
+  CHECK(f.reasons("deferred") == std::vector<std::string>{"cap_buyer:1/1d"});
+  // o2 goes out exactly when the first reminder leaves the 24h window.
+  f.run_until(T0 + 26 * kHour - 1);
+  CHECK(f.delivered.size() == 1);
+  f.run_until(T0 + 26 * kHour);
+  REQUIRE(f.delivered.size() >= 2);
+  CHECK(f.delivered[1].order_ids == std::vector<std::string>{"o2"});
+  CHECK(f.delivered_at[1] == T0 + 26 * kHour);
+}
+
+TEST_CASE("with when_limited: skip, a capped reminder is skipped, not deferred") {
+  EngineFixture f(test::base_policy("limits: {per_order: 2, per_buyer: [{max: 1, within: 24h}], when_limited: skip, merge: false}"));
+  f.add({.id = "o1", .placed = T0});
+  f.add({.id = "o2", .placed = T0 + kHour});
+  f.run_until(T0 + 3 * kHour);
+  CHECK(f.delivered.size() == 1);
+  CHECK(f.reasons("deferred").empty());
+  CHECK(f.reasons("skipped") == std::vector<std::string>{"cap_buyer:1/1d"});
+  CHECK(f.step_state("o2", "first") == "skipped");
+}
+
+TEST_CASE("caps hold over sliding windows: never more than max within any window (G1)") {
+  EngineFixture f(test::base_policy("limits: {per_order: 3, per_buyer: [{max: 2, within: 7d}], merge: false}",
+                                    R"(campaigns:
+  - name: default
+    match: {}
+    steps:
+      - {name: a, after: 0s, channel: outbox, template: gentle}
+      - {name: b, after: 1d, channel: outbox, template: gentle}
+      - {name: c, after: 2d, channel: outbox, template: gentle}
+)"));
+  for (int i = 0; i < 4; ++i) f.add({.id = "o" + std::to_string(i), .placed = T0 + i * kHour});
+  f.run_until(T0 + 20 * kDay);
+  REQUIRE(f.delivered.size() >= 2);
+  for (size_t i = 0; i < f.delivered_at.size(); ++i) {
+    int in_window = 0;
+    for (size_t j = 0; j <= i; ++j)
+      if (f.delivered_at[j] > f.delivered_at[i] - 7 * kDay) ++in_window;
+    CHECK(in_window <= 2);
+  }
+}
+
+TEST_CASE("per_order caps how many reminders one order gets") {
+  EngineFixture f(test::base_policy("limits: {per_order: 1}"));
+  f.add({.id = "o1"});
+  f.run_until(T0 + 5 * kDay);
+  CHECK(f.delivered.size() == 1);
+  CHECK(f.reasons("skipped") == std::vector<std::string>{"cap_order"});
+}
+
+TEST_CASE("a buyer with several due orders gets one message listing them all") {
+  EngineFixture f(test::base_policy("limits: {per_order: 2, per_buyer: [{max: 1, within: 24h}], merge: true}"));
+  f.add({.id = "o1", .placed = T0});
+  f.add({.id = "o2", .placed = T0});
+  f.add({.id = "o3", .placed = T0, .shop = "s2"});  // another shop: another ledger
+  f.run_until(T0 + 2 * kHour);
+  REQUIRE(f.delivered.size() == 2);
+  CHECK(f.delivered[0].order_ids == std::vector<std::string>{"o1", "o2"});
+  CHECK(f.delivered[0].body.find("2 order(s)") != std::string::npos);
+  CHECK(f.store->db().execAndGet("SELECT COUNT(*) FROM ledger WHERE shop='s1'").getInt() == 1);
+  CHECK(f.step_state("o1", "first") == "sent");
+  CHECK(f.step_state("o2", "first") == "sent");
+}
+
+TEST_CASE("after downtime, missed steps collapse into the newest due one") {
+  EngineFixture f(test::base_policy("limits: {per_order: 3, misfire_grace: 6h}"));
+  f.add({.id = "o1"});
+  // The daemon was down for two days: both steps are overdue.
+  f.clock.set(T0 + 2 * kDay + 4 * kHour);
+  auto jobs = f.engine->claim_due();
+  REQUIRE(jobs.size() == 1);
+  CHECK(jobs[0].step == "second");
+  CHECK(f.step_state("o1", "first") == "skipped");
+  CHECK(f.reasons("skipped") == std::vector<std::string>{"superseded"});
+}
+
+TEST_CASE("a failed send releases its ledger reservation") {
+  EngineFixture f(test::base_policy("limits: {per_order: 2, per_buyer: [{max: 1, within: 24h}], merge: false}"));
+  f.add({.id = "o1"});
+  f.add({.id = "o2", .placed = T0 + kHour});
+  f.run_until(T0 + 2 * kHour, Outcome::kPermanent);
+  CHECK(f.reasons("failed") == std::vector<std::string>{"permanent_error"});
+  f.run_until(T0 + 3 * kHour);
+  // o2 was not held back by o1's failed send.
+  REQUIRE(f.delivered.size() == 2);
+  CHECK(f.delivered[1].order_ids == std::vector<std::string>{"o2"});
+  CHECK(f.delivered_at[1] == T0 + 3 * kHour);
+}
+
+TEST_CASE("a transient failure is retried with backoff, then given up") {
+  EngineFixture f;  // outbox: retries max 3, backoff 30s
+  f.add({.id = "o1"});
+  f.run_until(T0 + 2 * kHour + 10 * kMinute, Outcome::kTransient);
+  CHECK(f.delivered.size() == 4);  // the first try and 3 retries
+  CHECK(f.delivered_at[1] - f.delivered_at[0] == 30 * kSecond);
+  CHECK(f.delivered_at[2] - f.delivered_at[1] == 60 * kSecond);
+  CHECK(f.delivered_at[3] - f.delivered_at[2] == 120 * kSecond);
+  CHECK(f.delivered[3].attempt == 4);
+  CHECK(f.delivered[3].idempotency_key == f.delivered[0].idempotency_key);
+  CHECK(f.reasons("failed") == std::vector<std::string>{"retries_exhausted"});
+}
+
+TEST_CASE("a retry is not sent once the order was paid in the meantime") {
+  EngineFixture f;
+  f.add({.id = "o1"});
+  f.clock.set(T0 + 2 * kHour);
+  auto jobs = f.engine->claim_due();
+  REQUIRE(jobs.size() == 1);
+  f.engine->complete(jobs[0].send_id, Outcome::kTransient, "timeout");
+  f.status("o1", OrderStatus::kPaid);
+  f.run_until(T0 + 3 * kHour);
+  CHECK(f.delivered.empty());
+  CHECK(f.step_state("o1", "first") == "cancelled");
+}
+
+TEST_CASE("a send left in flight by a crash becomes in_doubt, counts against caps, and is not resent (G4)") {
+  EngineFixture f(test::base_policy("limits: {per_order: 2, per_buyer: [{max: 1, within: 24h}], merge: false}"));
+  f.add({.id = "o1"});
+  f.add({.id = "o2", .placed = T0 + kHour});
+  f.clock.set(T0 + 2 * kHour);
+  REQUIRE(f.engine->claim_due().size() == 1);  // then the process dies
+  Engine restarted(*f.store, f.policy, f.clock);
+  restarted.start("test");
+  CHECK(f.step_state("o1", "first") == "in_doubt");
+  CHECK(f.reasons("in_doubt") == std::vector<std::string>{"interrupted"});
+  f.clock.set(T0 + 3 * kHour);
+  CHECK(restarted.claim_due().empty());  // o2 deferred: the in-doubt send still counts
+  CHECK(f.reasons("deferred") == std::vector<std::string>{"cap_buyer:1/1d"});
+}
+
+TEST_CASE("on an at_least_once channel, a send left in flight is sent again with the same key") {
+  std::string yaml = test::base_policy();
+  yaml.replace(yaml.find("{type: outbox, dir: outbox}"), 27, "{type: outbox, dir: outbox, delivery: at_least_once}");
+  EngineFixture f(yaml);
+  f.add({.id = "o1"});
+  f.clock.set(T0 + 2 * kHour);
+  auto first = f.engine->claim_due();
+  REQUIRE(first.size() == 1);
+  Engine restarted(*f.store, f.policy, f.clock);
+  restarted.start("test");
+  auto again = restarted.claim_due();
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].idempotency_key == first[0].idempotency_key);
+  CHECK(again[0].attempt == 2);
+}
+
+TEST_CASE("quiet hours defer a reminder to their end in the buyer's zone (G3)") {
+  // Quiet 21:00-09:00. T0 + 2h = 14:00 UTC = 23:00 in Asia/Tokyo (UTC+9).
+  EngineFixture f(test::base_policy("limits: {quiet_hours: {from: \"21:00\", to: \"09:00\"}}"));
+  f.add({.id = "o1", .country = "JP", .tz = ""});
+  f.add({.id = "o2", .buyer = "b2", .country = "ES", .tz = "America/New_York"});  // 09:00 in New York: allowed
+  f.run_until(T0 + 2 * kHour);
+  REQUIRE(f.delivered.size() == 1);
+  CHECK(f.delivered[0].order_ids == std::vector<std::string>{"o2"});
+  CHECK(f.reasons("deferred") == std::vector<std::string>{"quiet_hours"});
+  // 09:00 Tokyo = 00:00 UTC next day.
+  f.run_until(*parse_instant("2026-11-21T00:00:00Z"));
+  REQUIRE(f.delivered.size() == 2);
+  CHECK(f.delivered_at[1] == *parse_instant("2026-11-21T00:00:00Z"));
+}
+
+TEST_CASE("an opted-out buyer's steps are skipped") {
+  EngineFixture f;
+  f.engine->opt_out("s1", "b1", true);
+  f.add({.id = "o1"});
+  f.run_until(T0 + 5 * kDay);
+  CHECK(f.delivered.empty());
+  CHECK(f.reasons("skipped") == std::vector<std::string>{"opted_out", "opted_out"});
+}
+
+TEST_CASE("orders matching no campaign are not reminded") {
+  EngineFixture f(test::base_policy("limits: {}", R"(campaigns:
+  - name: brazil
+    match: {countries: [BR]}
+    steps:
+      - {name: first, after: 48h, channel: outbox, template: gentle}
+)"));
+  f.add({.id = "o1", .country = "ES"});
+  f.add({.id = "o2", .buyer = "b2", .country = "BR"});
+  CHECK(f.reasons("skipped") == std::vector<std::string>{"no_campaign"});
+  f.run_until(T0 + 5 * kDay);
+  REQUIRE(f.delivered.size() == 1);
+  CHECK(f.delivered[0].order_ids == std::vector<std::string>{"o2"});
+  CHECK(f.delivered_at[0] == T0 + 50 * kHour);
+}
+
+TEST_CASE("an email step falls to the next channel when the buyer has no address") {
+  EngineFixture f(test::base_policy("limits: {}", R"(campaigns:
+  - name: default
+    match: {}
+    steps:
+      - {name: first, after: 0s, channel: [email, outbox], template: gentle}
+)"));
+  f.add({.id = "o1", .email = "a@example.com"});
+  f.add({.id = "o2", .buyer = "b2"});
+  f.run_until(T0 + 3 * kHour);
+  REQUIRE(f.delivered.size() == 2);
+  CHECK(f.delivered[0].channel == "email");
+  CHECK(f.delivered[0].buyer_email == "a@example.com");
+  CHECK(f.delivered[1].channel == "outbox");
+}
+
+TEST_CASE("messages are rendered in the buyer's language, with buyer text cleaned") {
+  EngineFixture f;
+  auto o = test::make_order({.id = "o1", .lang = "es-MX"});
+  o.buyer_name = "Ana\r\nBcc: x@evil.example www.evil.example";
+  f.engine->ingest({o});
+  f.run_until(T0 + 2 * kHour);
+  REQUIRE(f.delivered.size() == 1);
+  CHECK(f.delivered[0].lang == "es");
+  CHECK(f.delivered[0].subject == "Pedido o1");
+  CHECK(f.delivered[0].body == "Hola Ana Bcc: x@evil.example, se cierra en 9 días");
+}
