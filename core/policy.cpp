@@ -612,7 +612,7 @@ PolicyResult parse_policy(const std::string& text, const std::string& path) {
           c.error(kv.first, "template '" + kv.first.Scalar() + "' has no text in the default language '" + def + "'");
       }
     }
-    if (c.errors().empty()) lint_policy(*p, c.errors());
+    if (c.errors().empty()) lint_policy(*p, path, c.errors());
   } catch (const YAML::Exception& e) {
     c.error(e.mark, "unexpected structure: " + e.msg);
   }

@@ -86,7 +86,7 @@ bool contains_phrase(const std::string& folded, const std::string& phrase) {
 
 }  // namespace
 
-void lint_policy(const Policy& policy, std::vector<PolicyError>& errors) {
+void lint_policy(const Policy& policy, const std::string& file, std::vector<PolicyError>& errors) {
   static const std::regex kLink(R"((https?://|www\.)([A-Za-z0-9.-]+))", std::regex::icase);
   static const std::regex kBareHost(R"(\b([A-Za-z0-9-]+\.)+(me|com|net|org|io|co|ru|cn|info|biz|link|ly|gl)\b)",
                                     std::regex::icase);
@@ -96,9 +96,11 @@ void lint_policy(const Policy& policy, std::vector<PolicyError>& errors) {
     for (const auto& [lang, text] : tmpl.by_lang) {
       for (auto [field, pos] : {std::pair{&text.subject, text.subject_pos}, std::pair{&text.body, text.body_pos}}) {
         auto where = "template '" + name + "' (" + lang + ")";
-        auto report = [&](const std::string& msg) { errors.push_back({policy.path, pos.line, pos.col, where + " " + msg}); };
+        auto report = [&](const std::string& msg) { errors.push_back({file, pos.line, pos.col, where + " " + msg}); };
+        std::vector<std::string> linked;
         for (std::sregex_iterator it(field->begin(), field->end(), kLink), end; it != end; ++it) {
           std::string host = (*it)[2];
+          linked.push_back((*it)[2]);
           while (!host.empty() && host.back() == '.') host.pop_back();
           if ((*it)[1].str().rfind("www", 0) == 0 || (*it)[1].str().rfind("WWW", 0) == 0) host = "www." + host;
           if (!host_allowed(host, policy.safety.allowed_link_hosts))
@@ -106,7 +108,8 @@ void lint_policy(const Policy& policy, std::vector<PolicyError>& errors) {
         }
         for (std::sregex_iterator it(field->begin(), field->end(), kBareHost), end; it != end; ++it) {
           std::string host = (*it)[0];
-          if (!host_allowed(host, policy.safety.allowed_link_hosts) && host.find("{{") == std::string::npos)
+          bool in_link = std::find(linked.begin(), linked.end(), host) != linked.end();
+          if (!in_link && !host_allowed(host, policy.safety.allowed_link_hosts))
             report("names the site '" + host + "', which is not in safety.allowed_link_hosts");
         }
         std::string folded = fold(*field);

@@ -15,8 +15,8 @@ namespace nudge {
 const std::vector<std::string>& builtin_forbidden_phrases();
 
 // Appends an error for every link to a host outside safety.allowed_link_hosts (or
-// their subdomains) and every forbidden phrase, with the template's line:col.
-void lint_policy(const Policy& policy, std::vector<PolicyError>& errors);
+// their subdomains) and every forbidden phrase, with the template's line:col in `file`.
+void lint_policy(const Policy& policy, const std::string& file, std::vector<PolicyError>& errors);
 
 // A buyer-supplied field made safe to render: control characters and CR/LF become
 // spaces, anything that looks like a link is removed, whitespace is collapsed and the

@@ -20,6 +20,7 @@
 #include "core/audit.h"
 #include "core/feed.h"
 #include "core/policy.h"
+#include "core/simulator.h"
 #include "core/store.h"
 #include "core/time_util.h"
 #include "daemon/service.h"
@@ -52,6 +53,9 @@ void usage(std::ostream& out) {
          "  summary                         what nudged did: reminders sent, deferred, skipped, cancelled, per buyer\n"
          "  optout add|remove BUYER --shop S, optout list\n"
          "                                  buyers who must not be reminded\n"
+         "  simulate --orders FEED.jsonl [--until TIME]\n"
+         "                                  run the policy over past orders on a simulated clock; prints every\n"
+         "                                  audit event as JSON Lines, then a summary on stderr\n"
          "  audit verify [FILE]             check the audit log's seq and hash chain (default: the policy's audit_log)\n"
          "options:\n"
          "  --config FILE                   the policy (default /etc/nudge/nudge.yaml)\n"
@@ -271,6 +275,58 @@ int cmd_summary(const Args& a) {
   return 0;
 }
 
+int cmd_simulate(const Args& a) {
+  std::string feed = a.opt("--orders");
+  if (feed.empty()) {
+    std::cerr << "nudgectl simulate: use 'nudgectl simulate --config POLICY --orders FEED.jsonl [--until TIME]'\n";
+    return kExitUsage;
+  }
+  std::optional<Millis> until;
+  if (!a.opt("--until").empty()) {
+    until = parse_instant(a.opt("--until"));
+    if (!until) {
+      std::cerr << "nudgectl simulate: --until must be a time like 2026-12-01T00:00:00Z\n";
+      return kExitUsage;
+    }
+  }
+  auto policy = policy_or_exit(a.config);
+  std::ifstream in(feed);
+  if (!in) {
+    std::cerr << "nudgectl: cannot read " << feed << "\n";
+    return kExitNoInput;
+  }
+  std::vector<FeedRecord> records;
+  std::string line;
+  int lineno = 0, bad = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    records.push_back(parse_feed_line(line));
+    if (auto* r = std::get_if<RejectedRecord>(&records.back())) {
+      std::cerr << feed << ":" << lineno << ": " << r->reason << "\n";
+      ++bad;
+    }
+  }
+  auto wall_start = std::chrono::steady_clock::now();
+  std::ostream& out = std::cout;
+  std::ios::sync_with_stdio(false);
+  auto r = simulate(policy, std::move(records), until, out);
+  out.flush();
+  double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  auto n = [&](const char* e) { return r.by_event.count(e) ? r.by_event.at(e) : 0; };
+  std::cerr << "simulated " << r.orders << " orders (" << r.records << " records, " << r.rejected << " rejected) from "
+            << format_instant(r.start) << " to " << format_instant(r.end) << " in " << std::fixed
+            << std::setprecision(2) << wall << " s\n"
+            << "sent " << n("sent") << ", deferred " << n("deferred") << ", skipped " << n("skipped") << ", cancelled "
+            << n("cancelled") << ", failed " << n("failed") << " (" << r.events << " audit events)\n";
+  if (!r.by_reason.empty()) {
+    std::cerr << "reasons:";
+    for (const auto& [k, v] : r.by_reason) std::cerr << " " << k << "=" << v;
+    std::cerr << "\n";
+  }
+  return 0;
+}
+
 int cmd_optout(const Args& a) {
   auto policy = policy_or_exit(a.config);
   if (a.words.size() >= 2 && a.words[1] == "list") {
@@ -389,6 +445,7 @@ int main(int argc, char** argv) {
     if (cmd == "orders") return cmd_import(a);
     if (cmd == "summary") return cmd_summary(a);
     if (cmd == "optout") return cmd_optout(a);
+    if (cmd == "simulate") return cmd_simulate(a);
     if (cmd == "audit") return cmd_audit(a);
   } catch (const std::exception& e) {
     std::cerr << "nudgectl: " << e.what() << "\n";

@@ -1,0 +1,96 @@
+#include "core/simulator.h"
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "core/engine.h"
+#include "core/store.h"
+
+namespace nudge {
+
+SimulationResult simulate(std::shared_ptr<const Policy> policy, std::vector<FeedRecord> records,
+                          std::optional<Millis> until, std::ostream& events) {
+  SimulationResult result;
+  result.records = static_cast<std::int64_t>(records.size());
+  // Records without a time (rejected ones) arrive with the first poll.
+  std::stable_sort(records.begin(), records.end(), [](const FeedRecord& a, const FeedRecord& b) {
+    return record_time(a).value_or(0) < record_time(b).value_or(0);
+  });
+  Millis first = 0;
+  for (const auto& r : records)
+    if (auto t = record_time(r)) {
+      first = *t;
+      break;
+    }
+  std::string error;
+  auto store = Store::open(":memory:", error);
+  if (!store) throw std::runtime_error(error);
+  ManualClock clock(first);
+  Engine engine(*store, policy, clock);
+  result.start = first;
+
+  std::int64_t printed = 0;
+  auto flush_events = [&] {
+    auto& q = store->stmt("SELECT seq, event, line FROM audit WHERE seq > ? ORDER BY seq");
+    q.bind(1, static_cast<int64_t>(printed));
+    while (q.executeStep()) {
+      printed = q.getColumn(0).getInt64();
+      std::string event = q.getColumn(1).getString();
+      std::string line = q.getColumn(2).getString();
+      events << line << '\n';
+      ++result.by_event[event];
+      if (event == "deferred" || event == "skipped" || event == "cancelled" || event == "failed" ||
+          event == "order_rejected") {
+        auto p = line.find("\"reason\":\"");
+        if (p != std::string::npos) {
+          p += 10;
+          result.by_reason[event + ":" + line.substr(p, line.find('"', p) - p)]++;
+        }
+      }
+    }
+    q.reset();
+  };
+
+  engine.start("simulation");
+  const Millis every = policy->source.every;
+  Millis next_poll = first;
+  size_t next_record = 0;
+  for (;;) {
+    std::optional<Millis> due = engine.next_due();
+    bool records_left = next_record < records.size();
+    if (!records_left && !due) break;
+    Millis next = due.value_or(INT64_MAX);
+    if (records_left) next = std::min(next, next_poll);
+    if (until && next > *until) break;
+    clock.set(std::max(clock.now(), next));
+    if (records_left && clock.now() >= next_poll) {
+      // A poll: everything that happened up to now, in one page.
+      std::vector<FeedRecord> page;
+      while (next_record < records.size() && record_time(records[next_record]).value_or(first) <= clock.now())
+        page.push_back(std::move(records[next_record++]));
+      if (!page.empty()) {
+        auto r = engine.ingest(page);
+        result.orders += r.orders;
+        result.rejected += r.rejected;
+      }
+      // Skip idle polls: the next one that matters is the first after the next record.
+      next_poll = clock.now() + every;
+      if (next_record < records.size()) {
+        Millis t = record_time(records[next_record]).value_or(first);
+        if (t > next_poll) next_poll += ((t - next_poll + every - 1) / every) * every;
+      }
+    }
+    if (due && *due <= clock.now()) {
+      for (const auto& job : engine.claim_due(500)) engine.complete(job.send_id, Outcome::kSent);
+    }
+    flush_events();
+  }
+  engine.stop();
+  flush_events();
+  result.end = clock.now();
+  result.events = printed;
+  return result;
+}
+
+}  // namespace nudge
