@@ -488,25 +488,8 @@ void Engine::claim_buyer(const std::string& shop, const std::string& buyer, std:
   for (auto& msg : messages) {
     // The buyer's windows: count what the ledger holds (including sends made a moment
     // ago in this transaction) and find when the fullest window lets one more through.
-    Millis allowed_at = now;
     std::string limiting;
-    for (const auto& w : L.per_buyer) {
-      auto& q = store_.stmt(
-          "SELECT at FROM ledger WHERE shop=? AND buyer_id=? AND released=0 AND at > ? ORDER BY at");
-      q.bind(1, shop);
-      q.bind(2, buyer);
-      q.bind(3, static_cast<int64_t>(now - w.within));
-      std::vector<Millis> ats;
-      while (q.executeStep()) ats.push_back(q.getColumn(0).getInt64());
-      q.reset();
-      if (static_cast<int>(ats.size()) >= w.max) {
-        Millis t = ats[ats.size() - w.max] + w.within;
-        if (t > allowed_at) {
-          allowed_at = t;
-          limiting = "cap_buyer:" + w.label();
-        }
-      }
-    }
+    Millis allowed_at = buyer_allowed_at(shop, buyer, 0, limiting);
     if (allowed_at > now) {
       for (auto& r : msg) {
         if (L.when_limited == WhenLimited::kSkip)
@@ -575,6 +558,33 @@ void Engine::claim_buyer(const std::string& shop, const std::string& buyer, std:
                 .subject = text.subject, .body = text.body};
     jobs.push_back(std::move(job));
   }
+}
+
+Millis Engine::buyer_allowed_at(const std::string& shop, const std::string& buyer, std::int64_t except_send,
+                               std::string& limiting) {
+  // Count what the ledger holds (including sends made a moment ago in this
+  // transaction) and find when the fullest window lets one more through.
+  Millis now = clock_.now();
+  Millis allowed_at = now;
+  for (const auto& w : policy_->limits.per_buyer) {
+    auto& q = store_.stmt(
+        "SELECT at FROM ledger WHERE shop=? AND buyer_id=? AND released=0 AND at > ? AND send_id != ? ORDER BY at");
+    q.bind(1, shop);
+    q.bind(2, buyer);
+    q.bind(3, static_cast<int64_t>(now - w.within));
+    q.bind(4, static_cast<int64_t>(except_send));
+    std::vector<Millis> ats;
+    while (q.executeStep()) ats.push_back(q.getColumn(0).getInt64());
+    q.reset();
+    if (static_cast<int>(ats.size()) >= w.max) {
+      Millis t = ats[ats.size() - w.max] + w.within;
+      if (t > allowed_at) {
+        allowed_at = t;
+        limiting = "cap_buyer:" + w.label();
+      }
+    }
+  }
+  return allowed_at;
 }
 
 SendJob Engine::load_job(std::int64_t send_id) {
@@ -677,6 +687,26 @@ std::optional<SendJob> Engine::claim_retry(std::int64_t send_id) {
       return std::nullopt;
     }
   }
+  // G1 holds for the moment a reminder actually goes out: a retry is checked against
+  // the buyer's windows again (without its own reservation), and its reservation
+  // moves to now.
+  std::string limiting;
+  Millis allowed_at = buyer_allowed_at(job.shop, job.buyer_id, send_id, limiting);
+  if (allowed_at > now) {
+    auto& d = store_.stmt("UPDATE sends SET next_attempt_at=?, updated_at=? WHERE id=?");
+    d.bind(1, static_cast<int64_t>(allowed_at));
+    d.bind(2, static_cast<int64_t>(now));
+    d.bind(3, static_cast<int64_t>(send_id));
+    d.exec();
+    append_audit(store_, now, {.event = "deferred", .shop = job.shop, .buyer = job.buyer_id, .orders = job.order_ids,
+                               .step = job.step, .channel = job.channel, .attempt = job.attempt,
+                               .send_id = send_id, .reason = limiting, .due = allowed_at});
+    return std::nullopt;
+  }
+  auto& lu = store_.stmt("UPDATE ledger SET at=? WHERE send_id=?");
+  lu.bind(1, static_cast<int64_t>(now));
+  lu.bind(2, static_cast<int64_t>(send_id));
+  lu.exec();
   auto& u = store_.stmt("UPDATE sends SET state='sending', attempt=attempt+1, updated_at=? WHERE id=?");
   u.bind(1, static_cast<int64_t>(now));
   u.bind(2, static_cast<int64_t>(send_id));

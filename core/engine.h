@@ -101,6 +101,8 @@ class Engine {
   void claim_buyer(const std::string& shop, const std::string& buyer, std::vector<SendJob>& jobs);
   std::optional<SendJob> claim_retry(std::int64_t send_id);
   SendJob load_job(std::int64_t send_id);
+  Millis buyer_allowed_at(const std::string& shop, const std::string& buyer, std::int64_t except_send,
+                          std::string& limiting);
   void finish_rows(std::int64_t send_id, const std::string& state, const std::string& reason);
   const Campaign* match_campaign(const OrderRecord& o) const;
   void set_step_state(std::int64_t row_id, const std::string& state, const std::string& reason);

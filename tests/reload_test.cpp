@@ -1,0 +1,80 @@
+#include <doctest/doctest.h>
+
+#include "engine_fixture.h"
+
+using namespace nudge;
+using test::T0;
+
+namespace {
+
+const char* kThreeSteps = R"(campaigns:
+  - name: default
+    match: {}
+    steps:
+      - {name: first, after: 0s, channel: outbox, template: gentle}
+      - {name: second, after: 12h, channel: outbox, template: gentle}
+      - {name: third, after: 48h, channel: outbox, template: gentle}
+)";
+
+}  // namespace
+
+TEST_CASE("a reload re-plans pending steps by name; sent steps stay sent") {
+  test::EngineFixture f(test::base_policy("limits: {per_order: 3}"));
+  f.add({.id = "o1"});
+  f.run_until(T0 + 3 * kHour);
+  REQUIRE(f.delivered.size() == 1);
+  int changed = f.engine->reload(test::policy_from(test::base_policy("limits: {per_order: 3}", kThreeSteps)));
+  CHECK(changed == 2);  // second moved from 26h to 14h, third added
+  CHECK(f.step_state("o1", "first") == "sent");
+  f.run_until(T0 + 10 * kDay);
+  REQUIRE(f.delivered.size() == 3);
+  CHECK(f.delivered[1].step == "second");
+  CHECK(f.delivered_at[1] == T0 + 14 * kHour);
+  CHECK(f.delivered[2].step == "third");
+  CHECK(f.delivered_at[2] == T0 + 50 * kHour);
+}
+
+TEST_CASE("a reload that drops a step cancels it, and caps keep counting what was sent") {
+  test::EngineFixture f(test::base_policy("limits: {per_order: 3, per_buyer: [{max: 1, within: 7d}]}", kThreeSteps));
+  f.add({.id = "o1"});
+  f.run_until(T0 + 3 * kHour);
+  REQUIRE(f.delivered.size() == 1);
+  f.engine->reload(test::policy_from(test::base_policy("limits: {per_order: 3, per_buyer: [{max: 1, within: 7d}]}")));
+  CHECK(f.step_state("o1", "third") == "cancelled");
+  CHECK(f.reasons("cancelled") == std::vector<std::string>{"policy_changed"});
+  f.run_until(T0 + 10 * kDay);
+  // The second step is due at 26h, but the buyer already had one this week: it waits
+  // until the first reminder leaves the 7-day window.
+  REQUIRE(f.delivered.size() == 2);
+  CHECK(f.delivered[1].step == "second");
+  CHECK(f.delivered_at[1] == T0 + 2 * kHour + 7 * kDay);
+  CHECK(f.reasons("deferred") == std::vector<std::string>{"cap_buyer:1/7d"});
+}
+
+TEST_CASE("orders that matched no campaign are planned when a reload adds one") {
+  test::EngineFixture f(test::base_policy("limits: {}", R"(campaigns:
+  - name: brazil
+    match: {countries: [BR]}
+    steps:
+      - {name: first, after: 0s, channel: outbox, template: gentle}
+)"));
+  f.add({.id = "o1", .country = "ES"});
+  f.engine->reload(test::policy_from(test::base_policy("limits: {}")));
+  f.run_until(T0 + 3 * kHour);
+  REQUIRE(f.delivered.size() == 1);
+  CHECK(f.delivered[0].order_ids == std::vector<std::string>{"o1"});
+}
+
+TEST_CASE("skip_if_paid_within leaves a buyer alone who just paid another order") {
+  test::EngineFixture f(test::base_policy("limits: {skip_if_paid_within: 6h}"));
+  f.add({.id = "o1"});
+  f.add({.id = "o2"});
+  f.clock.set(T0 + kHour);
+  f.status("o2", OrderStatus::kPaid);
+  f.run_until(T0 + 3 * kHour);
+  CHECK(f.delivered.empty());
+  CHECK(f.reasons("skipped") == std::vector<std::string>{"paid_recently"});
+  f.run_until(T0 + 3 * kDay);  // the second step, long after the payment, goes out
+  REQUIRE(f.delivered.size() == 1);
+  CHECK(f.delivered[0].step == "second");
+}
