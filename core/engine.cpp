@@ -20,7 +20,7 @@ struct Engine::OrderInfo {
 struct Engine::DueRow {
   std::int64_t id = 0;
   std::string order_id, campaign, step;
-  int step_index = 0;
+  int step_index = 0, next_channel = 0;
   Millis due_at = 0;
   const OrderInfo* order = nullptr;
   const Step* step_conf = nullptr;
@@ -323,7 +323,8 @@ void Engine::claim_buyer(const std::string& shop, const std::string& buyer, std:
   {
     auto& q = store_.stmt(
         "SELECT s.id, s.order_id, s.campaign, s.step, s.step_index, s.due_at, o.buyer_name, o.buyer_country, "
-        "o.buyer_lang, o.buyer_tz, o.buyer_email, o.amount, o.currency, o.placed_at, o.closes_at, o.status "
+        "o.buyer_lang, o.buyer_tz, o.buyer_email, o.amount, o.currency, o.placed_at, o.closes_at, o.status, "
+        "s.next_channel "
         "FROM schedule s JOIN orders o ON o.shop = s.shop AND o.order_id = s.order_id "
         "WHERE s.shop=? AND s.buyer_id=? AND s.state='scheduled' AND s.due_at <= ? ORDER BY s.due_at, s.step_index");
     q.bind(1, shop);
@@ -349,6 +350,7 @@ void Engine::claim_buyer(const std::string& shop, const std::string& buyer, std:
       o.placed_at = q.getColumn(13).getInt64();
       o.closes_at = q.getColumn(14).getInt64();
       o.status = q.getColumn(15).getString();
+      r.next_channel = q.getColumn(16).getInt();
       rows.push_back(r);
     }
     q.reset();
@@ -451,7 +453,8 @@ void Engine::claim_buyer(const std::string& shop, const std::string& buyer, std:
         continue;
       }
     }
-    for (const auto& name : d.step_conf->channels) {
+    for (size_t k = static_cast<size_t>(d.next_channel); k < d.step_conf->channels.size(); ++k) {
+      const auto& name = d.step_conf->channels[k];
       auto it = p.channels.find(name);
       if (it != p.channels.end() && can_reach(it->second, o.email)) {
         d.channel = name;
@@ -783,13 +786,63 @@ void Engine::complete(std::int64_t send_id, Outcome outcome, const std::string& 
     set_send("failed", std::nullopt);
     release();
     std::string reason = outcome == Outcome::kTransient ? "retries_exhausted" : "permanent_error";
-    finish_rows(send_id, "failed", reason);
     e.event = "failed";
     e.reason = reason;
     e.detail = error;
+    append_audit(store_, now, e);
+    fall_to_next_channel(send_id, job, reason);
+    tx.commit();
+    return;
   }
   append_audit(store_, now, e);
   tx.commit();
+}
+
+// A step whose channel failed for good goes on with the step's next channel that can
+// reach the buyer, at once; without one, it has failed.
+void Engine::fall_to_next_channel(std::int64_t send_id, const SendJob& job, const std::string& reason) {
+  Millis now = clock_.now();
+  struct Row {
+    std::int64_t id;
+    std::string order_id, campaign, step, email;
+  };
+  std::vector<Row> rows;
+  auto& q = store_.stmt(
+      "SELECT s.id, s.order_id, s.campaign, s.step, o.buyer_email FROM schedule s JOIN orders o ON o.shop=s.shop "
+      "AND o.order_id=s.order_id WHERE s.send_id=?");
+  q.bind(1, static_cast<int64_t>(send_id));
+  while (q.executeStep())
+    rows.push_back({q.getColumn(0).getInt64(), q.getColumn(1).getString(), q.getColumn(2).getString(),
+                    q.getColumn(3).getString(), q.getColumn(4).getString()});
+  q.reset();
+  for (const auto& r : rows) {
+    const Step* step = find_step(*policy_, r.campaign, r.step);
+    int next = -1;
+    if (step) {
+      auto failed = std::find(step->channels.begin(), step->channels.end(), job.channel);
+      for (auto it = failed == step->channels.end() ? failed : failed + 1; it != step->channels.end(); ++it) {
+        auto ch = policy_->channels.find(*it);
+        if (ch != policy_->channels.end() && can_reach(ch->second, r.email)) {
+          next = static_cast<int>(it - step->channels.begin());
+          break;
+        }
+      }
+    }
+    if (next < 0) {
+      set_step_state(r.id, "failed", reason);
+      continue;
+    }
+    auto& u = store_.stmt(
+        "UPDATE schedule SET state='scheduled', send_id=NULL, due_at=?, next_channel=?, updated_at=? WHERE id=?");
+    u.bind(1, static_cast<int64_t>(now));
+    u.bind(2, next);
+    u.bind(3, static_cast<int64_t>(now));
+    u.bind(4, static_cast<int64_t>(r.id));
+    u.exec();
+    append_audit(store_, now, {.event = "scheduled", .shop = job.shop, .buyer = job.buyer_id, .orders = {r.order_id},
+                               .step = r.step, .channel = step->channels[static_cast<size_t>(next)],
+                               .reason = "next_channel", .due = now});
+  }
 }
 
 void Engine::postpone(std::int64_t send_id, Millis when, const std::string& why) {

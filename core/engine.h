@@ -103,6 +103,7 @@ class Engine {
   SendJob load_job(std::int64_t send_id);
   Millis buyer_allowed_at(const std::string& shop, const std::string& buyer, std::int64_t except_send,
                           std::string& limiting);
+  void fall_to_next_channel(std::int64_t send_id, const SendJob& job, const std::string& reason);
   void finish_rows(std::int64_t send_id, const std::string& state, const std::string& reason);
   const Campaign* match_campaign(const OrderRecord& o) const;
   void set_step_state(std::int64_t row_id, const std::string& state, const std::string& reason);

@@ -72,6 +72,11 @@ CREATE TABLE buyer_ids(
   PRIMARY KEY(shop, login_id)) WITHOUT ROWID;
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 )sql",
+    // 3: which of a step's channels to try first: after a permanent failure on one
+    //    channel, the step goes on with the next.
+    R"sql(
+ALTER TABLE schedule ADD COLUMN next_channel INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == Store::kSchemaVersion);
 

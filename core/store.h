@@ -16,7 +16,7 @@ namespace nudge {
 class Store {
  public:
   // The schema this code writes. Migrations 1..kSchemaVersion are in store.cpp.
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   enum class Mode { kReadWrite, kReadOnly };
 

@@ -306,3 +306,26 @@ TEST_CASE("messages are rendered in the buyer's language, with buyer text cleane
   CHECK(f.delivered[0].subject == "Pedido o1");
   CHECK(f.delivered[0].body == "Hola Ana Bcc: x@evil.example, se cierra en 9 días");
 }
+
+TEST_CASE("a permanent failure on a step's channel goes on with the step's next channel") {
+  EngineFixture f(test::base_policy("limits: {per_buyer: [{max: 1, within: 24h}]}", R"(campaigns:
+  - name: default
+    match: {}
+    steps:
+      - {name: first, after: 0s, channel: [email, outbox], template: gentle}
+)"));
+  f.add({.id = "o1", .email = "a@example.com"});
+  f.clock.set(T0 + 2 * kHour);
+  auto jobs = f.engine->claim_due();
+  REQUIRE(jobs.size() == 1);
+  CHECK(jobs[0].channel == "email");
+  f.engine->complete(jobs[0].send_id, Outcome::kPermanent, "550 no such user");
+  // The failed email released its reservation, so the buyer's cap lets the outbox through.
+  auto again = f.engine->claim_due();
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].channel == "outbox");
+  f.engine->complete(again[0].send_id, Outcome::kPermanent, "disk on fire");
+  CHECK(f.step_state("o1", "first") == "failed");
+  CHECK(f.reasons("failed") == std::vector<std::string>{"permanent_error", "permanent_error"});
+  CHECK(f.reasons("scheduled").back() == "next_channel");
+}
