@@ -35,13 +35,14 @@ size_t read_upload(char* buf, size_t size, size_t n, void* p) {
   return k;
 }
 
-// Keeps the server's last reply line, so a failure can say what the server said
-// ("550 5.1.1 no such user"). Only incoming lines: what we send holds the password.
+// Keeps the server's last error reply (4xx or 5xx), so a failure can say what the
+// server said ("550 5.1.1 no such user") rather than the "221 Bye" that follows.
+// Only incoming lines: what we send holds the password.
 int keep_last_reply(CURL*, curl_infotype type, char* data, size_t size, void* p) {
   if (type != CURLINFO_HEADER_IN) return 0;
   std::string line(data, size);
   while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
-  if (!line.empty()) *static_cast<std::string*>(p) = line;
+  if (!line.empty() && (line[0] == '4' || line[0] == '5')) *static_cast<std::string*>(p) = line;
   return 0;
 }
 
