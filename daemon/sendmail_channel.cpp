@@ -60,8 +60,9 @@ Result run_sendmail(const std::string& name, const std::string& path, const std:
   sigemptyset(&none);
   sigemptyset(&pipe_only);
   sigaddset(&pipe_only, SIGPIPE);
-  posix_spawnattr_setsigmask(&attr, &none);  // the child starts with no signal blocked
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+  posix_spawnattr_setsigmask(&attr, &none);         // the child starts with no signal blocked
+  posix_spawnattr_setsigdefault(&attr, &pipe_only);  // and with SIGPIPE's default action
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   std::string a0 = path, a1 = "-t", a2 = "-i";
   char* argv[] = {a0.data(), a1.data(), a2.data(), nullptr};
   pid_t pid = -1;

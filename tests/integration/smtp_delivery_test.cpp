@@ -106,7 +106,7 @@ TEST_CASE("a 451 reply is transient and a 550 reply is permanent, and nothing is
   CHECK(sink.messages().size() == 1);
 }
 
-TEST_CASE("AUTH with the password from password_file delivers; a wrong password fails without revealing it") {
+TEST_CASE("AUTH with the password from password_file delivers and a wrong password fails without revealing it") {
   TempDir dir;
   SmtpSink sink(dir / "sink", {.user = "shop", .password = "right-Pa55word"});
   SUBCASE("the right password") {
