@@ -23,6 +23,7 @@ struct SmtpSinkOptions {
   std::string user, password;  // require AUTH with these
   std::string cert, key;       // offer STARTTLS
   bool require_tls = false;
+  bool implicit_tls = false;   // with cert: smtps, TLS from the first byte
   std::vector<std::string> replies;  // "451:later@example.com"
 };
 
@@ -35,6 +36,7 @@ class SmtpSink {
     if (!o.user.empty()) argv.insert(argv.end(), {"--user", o.user, "--password", o.password});
     if (!o.cert.empty()) argv.insert(argv.end(), {"--cert", o.cert, "--key", o.key});
     if (o.require_tls) argv.push_back("--require-tls");
+    if (o.implicit_tls) argv.push_back("--implicit-tls");
     for (const auto& r : o.replies) argv.insert(argv.end(), {"--reply", r});
     fs::create_directories(dir);
     proc_ = std::make_unique<Process>(argv, dir + "/sink.log");
@@ -45,6 +47,7 @@ class SmtpSink {
 
   int port() const { return port_; }
   std::string url() const { return "smtp://127.0.0.1:" + std::to_string(port_); }
+  std::string smtps_url() const { return "smtps://127.0.0.1:" + std::to_string(port_); }
 
   // The raw messages received so far, oldest first (NNNN.eml).
   std::vector<std::string> messages() const {

@@ -8,6 +8,7 @@ waits for N.eml sees both complete.
 
   --user U --password P     require AUTH (PLAIN/LOGIN) with these credentials
   --cert C --key K          offer STARTTLS with this certificate
+  --implicit-tls            with --cert: TLS from the first byte (smtps) instead
   --require-tls             refuse MAIL before STARTTLS
   --reply CODE:ADDRESS      answer RCPT TO:<ADDRESS> with CODE (e.g. 451, 550)
 """
@@ -42,7 +43,7 @@ class Sink:
         meta = {
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
-            "tls": session.ssl is not None,
+            "tls": session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None,
             "authenticated": bool(session.authenticated),
         }
         with open(base + ".json", "w") as f:
@@ -62,6 +63,7 @@ def main():
     ap.add_argument("--cert")
     ap.add_argument("--key")
     ap.add_argument("--require-tls", action="store_true")
+    ap.add_argument("--implicit-tls", action="store_true")
     ap.add_argument("--reply", action="append", default=[])
     a = ap.parse_args()
 
@@ -85,11 +87,12 @@ def main():
     handler = Sink(a.maildir, replies)
 
     def factory():
-        return SMTP(handler, hostname="sink.test", tls_context=tls, require_starttls=a.require_tls,
+        return SMTP(handler, hostname="sink.test", tls_context=None if a.implicit_tls else tls,
+                    require_starttls=a.require_tls,
                     auth_required=bool(a.user), auth_require_tls=False,
                     authenticator=authenticator if a.user else None, loop=loop)
 
-    server = loop.run_until_complete(loop.create_server(factory, "127.0.0.1", 0))
+    server = loop.run_until_complete(loop.create_server(factory, "127.0.0.1", 0, ssl=tls if a.implicit_tls else None))
     port = server.sockets[0].getsockname()[1]
     with open(a.port_file + ".tmp", "w") as f:
         f.write(str(port))

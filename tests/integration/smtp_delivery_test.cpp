@@ -201,3 +201,27 @@ TEST_CASE("a server that is down or silent is a transient failure, bounded by th
     ::close(s);
   }
 }
+
+TEST_CASE("smtps:// speaks TLS from the first byte and refuses a server that does not") {
+  TempDir dir;
+  make_test_cert(dir / "cert.pem", dir / "key.pem");
+  std::string ca = ", ca_file: " + (dir / "cert.pem");
+  SUBCASE("a TLS server") {
+    SmtpSink sink(dir / "sink", {.cert = dir / "cert.pem", .key = dir / "key.pem", .implicit_tls = true});
+    ChannelHarness h(dir.path(), "{type: smtp, url: \"" + sink.smtps_url() +
+                                     "\", from: \"shop@example.com\", timeout: 5s" + ca + "}");
+    SendResult r = h.send(email_job("ana@example.com", "Ana", "您的订单", "b", "abababababababababababababababab"));
+    CHECK_MESSAGE(r.outcome == Outcome::kSent, r.error);
+    REQUIRE(sink.messages().size() == 1);
+    CHECK(SmtpSink::envelope(sink.messages()[0])["tls"] == true);
+    CHECK(parse_mail(sink.messages()[0])["subject"] == "您的订单");
+  }
+  SUBCASE("a plain server") {
+    SmtpSink sink(dir / "sink");
+    ChannelHarness h(dir.path(), "{type: smtp, url: \"" + sink.smtps_url() +
+                                     "\", from: \"shop@example.com\", timeout: 5s" + ca + "}");
+    SendResult r = h.send(email_job("ana@example.com", "Ana", "s", "b", "abababababababababababababababab"));
+    CHECK(r.outcome != Outcome::kSent);
+    CHECK(sink.messages().empty());
+  }
+}
