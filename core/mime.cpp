@@ -1,5 +1,6 @@
 #include "core/mime.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <ctime>
@@ -46,6 +47,7 @@ std::vector<std::string> encoded_words(std::string_view text, size_t first_budge
   size_t i = 0;
   while (i < text.size()) {
     size_t budget = words.empty() ? std::min(first_budget, kMaxWord) : kMaxWord;
+    budget = std::max(budget, kWordOpen.size() + kWordClose.size() + 4);  // room for one character
     size_t max_raw = (budget - kWordOpen.size() - kWordClose.size()) / 4 * 3;
     size_t end = i;
     while (end < text.size()) {
@@ -94,7 +96,8 @@ std::vector<std::string> name_tokens(std::string_view raw, size_t used) {
   std::string name(trim(replace_controls(raw)));
   if (name.empty()) return {};
   if (!printable_ascii(name)) return encoded_words(name, kMaxLine - used - 1);
-  bool atoms = true;
+  // "=?" is quoted so that a reader does not decode the name as an encoded word.
+  bool atoms = name.find("=?") == std::string::npos;
   for (unsigned char c : name) atoms = atoms && (c == ' ' || is_atext(c));
   if (atoms) return {name};
   std::string quoted = "\"";

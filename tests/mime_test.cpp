@@ -174,6 +174,7 @@ TEST_CASE("display names are atoms, quoted strings or encoded words") {
   CHECK(encode_display_name("Ana Ruiz") == "Ana Ruiz");
   CHECK(encode_display_name("Ruiz, Ana") == "\"Ruiz, Ana\"");
   CHECK(encode_display_name("Ana \"AR\" R.") == "\"Ana \\\"AR\\\" R.\"");
+  CHECK(encode_display_name("=?UTF-8?B?QmNjOg==?=") == "\"=?UTF-8?B?QmNjOg==?=\"");  // shown as typed, not decoded
   std::string ru = encode_display_name("Магазин");
   CHECK(ru == "=?UTF-8?B?" + std::string("0JzQsNCz0LDQt9C40L0=") + "?=");
   MailParts p = parts();
