@@ -12,6 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/time_util.h"
+#include "daemon/sendmail_channel.h"
+#include "daemon/smtp_channel.h"
 
 namespace nudge {
 
@@ -89,6 +91,8 @@ void OutboxChannel::send(const SendJob& job, SendDone done) {
 
 std::unique_ptr<Channel> make_channel(const ChannelConf& conf, ChannelContext& ctx, std::string& error) {
   if (conf.type == "outbox") return std::make_unique<OutboxChannel>(conf.get("dir"));
+  if (conf.type == "smtp") return make_smtp_channel(conf, ctx, error);
+  if (conf.type == "sendmail") return make_sendmail_channel(conf, ctx, error);
   error = "channel '" + conf.name + "': type '" + conf.type + "' is not available in this build yet";
   return nullptr;
 }
