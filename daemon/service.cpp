@@ -73,6 +73,7 @@ bool Service::setup(std::shared_ptr<const Policy> policy, std::string& error) {
   mirror_ = std::make_unique<AuditMirror>(policy_->audit_log);
   if (!mirror_->open(*store_, error)) return false;
   if (!build_io(*policy_, source_, channels_, error)) return false;
+  sync_gates();
   engine_ = std::make_unique<Engine>(*store_, policy_, clock_);
   try {
     engine_->start(kVersion);
@@ -168,6 +169,9 @@ void Service::begin_shutdown() {
   signals_.cancel();
   poll_timer_.cancel();
   wake_timer_.cancel();
+  for (auto& [name, timer] : gate_timers_) timer->cancel();
+  release_waiting("shutdown");
+  after_commit();
   if (in_flight_ > 0) {
     exit_timer_.expires_after(kExitGrace);
     exit_timer_.async_wait([this](const boost::system::error_code& ec) {
@@ -201,6 +205,7 @@ void Service::reload() {
       policy_ = loaded.policy;
       source_ = std::move(source);
       channels_ = std::move(channels);
+      sync_gates();
       if (source_changed) cursor_.reset();
       log_info("policy reloaded; " + std::to_string(replanned) + " pending steps re-planned");
       arm_wake();
@@ -306,23 +311,117 @@ void Service::on_wake() {
   arm_wake();
 }
 
+// Sends go through their channel's gate: a paused channel puts them back for later
+// (state `retry`, no attempt counted); otherwise they wait for a token of the
+// channel's rate and are delivered in claim order.
 void Service::dispatch(std::vector<SendJob> jobs) {
   for (auto& job : jobs) {
-    auto it = channels_.find(job.channel);
-    if (it == channels_.end()) {
+    if (!channels_.count(job.channel)) {
       finish_send(job.send_id, Outcome::kPermanent, "channel '" + job.channel + "' is no longer in the policy");
       continue;
     }
-    ++in_flight_;
-    std::shared_ptr<Channel> ch = it->second;  // keeps it alive across a reload
-    std::int64_t id = job.send_id;
-    ch->send(job, [this, ch, id](Outcome outcome, std::string error) {
-      boost::asio::post(io_, [this, id, outcome, error = std::move(error)] {
-        --in_flight_;
-        finish_send(id, outcome, error);
-        if (stopping_ && in_flight_ == 0) exit_timer_.cancel();
+    std::string name = job.channel;
+    gates_[name].waiting.push_back(std::move(job));
+    pump(name);
+  }
+}
+
+// Gates keep their waiting sends and breaker state across a reload; the rate is
+// the policy's.
+void Service::sync_gates() {
+  for (const auto& [name, conf] : policy_->channels) gates_[name].bucket = TokenBucket(conf.rate_per_sec);
+}
+
+void Service::pump(const std::string& name) {
+  auto& gate = gates_[name];
+  auto now = TokenBucket::Clock::now();
+  while (!gate.waiting.empty()) {
+    if (gate.paused(now)) {
+      Millis until = clock_.now() +
+          std::chrono::duration_cast<std::chrono::milliseconds>(gate.paused_until - now).count();
+      try {
+        for (const auto& job : gate.waiting) engine_->postpone(job.send_id, until, "channel_paused");
+        after_commit();
+        gate.waiting.clear();
+      } catch (const std::exception& e) {
+        store_fault("postponing sends of a paused channel", e);
+      }
+      return;
+    }
+    auto wait = gate.bucket.take(now);
+    if (wait.count() > 0) {
+      if (gate.timer_armed || stopping_) return;
+      auto& timer = gate_timers_[name];
+      if (!timer) timer = std::make_unique<boost::asio::steady_timer>(io_);
+      gate.timer_armed = true;
+      timer->expires_after(wait);
+      timer->async_wait([this, name](const boost::system::error_code& ec) {
+        gates_[name].timer_armed = false;
+        if (!ec && !stopping_) pump(name);
       });
+      return;
+    }
+    SendJob job = std::move(gate.waiting.front());
+    gate.waiting.pop_front();
+    deliver(job);
+  }
+}
+
+void Service::deliver(const SendJob& job) {
+  auto it = channels_.find(job.channel);
+  if (it == channels_.end()) {
+    finish_send(job.send_id, Outcome::kPermanent, "channel '" + job.channel + "' is no longer in the policy");
+    return;
+  }
+  ++in_flight_;
+  std::shared_ptr<Channel> ch = it->second;  // keeps it alive across a reload
+  std::int64_t id = job.send_id;
+  std::string name = job.channel;
+  ch->send(job, [this, ch, id, name](Outcome outcome, std::string error) {
+    boost::asio::post(io_, [this, id, name, outcome, error = std::move(error)] {
+      --in_flight_;
+      note_outcome(name, outcome);
+      finish_send(id, outcome, error);
+      if (stopping_ && in_flight_ == 0) exit_timer_.cancel();
     });
+  });
+}
+
+// The breaker: after kFailuresBeforePause failures in a row a channel rests, for
+// longer each time it trips again without a success in between.
+void Service::note_outcome(const std::string& name, Outcome outcome) {
+  auto& gate = gates_[name];
+  if (outcome == Outcome::kSent || outcome == Outcome::kCancelled) {
+    gate.consecutive_failures = 0;
+    gate.pauses = 0;
+    return;
+  }
+  if (++gate.consecutive_failures < ChannelGate::kFailuresBeforePause) return;
+  auto pause = gate.next_pause();
+  gate.paused_until = TokenBucket::Clock::now() + pause;
+  gate.consecutive_failures = 0;
+  ++gate.pauses;
+  log_warn("channel '" + name + "' failed " + std::to_string(ChannelGate::kFailuresBeforePause) +
+           " times in a row; pausing it for " + format_duration(pause.count()));
+  try {
+    engine_->audit({.event = "channel_paused", .channel = name, .reason = "failing",
+                    .due = clock_.now() + pause.count(),
+                    .detail = std::to_string(ChannelGate::kFailuresBeforePause) + " failures in a row"});
+  } catch (const std::exception& e) {
+    store_fault("auditing a channel pause", e);
+  }
+}
+
+// At shutdown, sends still waiting for a token were never tried: they go back to
+// `retry` so that the next start sends them, instead of calling them in doubt.
+void Service::release_waiting(const std::string& why) {
+  for (auto& [name, gate] : gates_) {
+    try {
+      for (const auto& job : gate.waiting) engine_->postpone(job.send_id, clock_.now(), why);
+      gate.waiting.clear();
+    } catch (const std::exception& e) {
+      log_error("could not put back waiting sends of channel '" + name + "': " + e.what());
+    }
   }
 }
 

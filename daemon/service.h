@@ -22,6 +22,7 @@
 #include "core/store.h"
 #include "daemon/audit_mirror.h"
 #include "daemon/channel.h"
+#include "daemon/channel_gate.h"
 #include "daemon/source.h"
 
 namespace nudge {
@@ -54,6 +55,11 @@ class Service {
   void arm_wake();
   void on_wake();
   void dispatch(std::vector<SendJob> jobs);
+  void pump(const std::string& channel);
+  void sync_gates();
+  void deliver(const SendJob& job);
+  void note_outcome(const std::string& channel, Outcome outcome);
+  void release_waiting(const std::string& why);
   void finish_send(std::int64_t send_id, Outcome outcome, const std::string& error);
   void flush_completions();
   void wait_signal();
@@ -76,6 +82,8 @@ class Service {
   std::unique_ptr<AuditMirror> mirror_;
   std::unique_ptr<Source> source_;
   std::map<std::string, std::shared_ptr<Channel>> channels_;
+  std::map<std::string, ChannelGate> gates_;  // rate limit, waiting sends, breaker
+  std::map<std::string, std::unique_ptr<boost::asio::steady_timer>> gate_timers_;
 
   struct Completion {
     std::int64_t send_id;
