@@ -492,7 +492,7 @@ void Engine::claim_buyer(const std::string& shop, const std::string& buyer, std:
     // The buyer's windows: count what the ledger holds (including sends made a moment
     // ago in this transaction) and find when the fullest window lets one more through.
     std::string limiting;
-    Millis allowed_at = buyer_allowed_at(shop, buyer, 0, limiting);
+    Millis allowed_at = buyer_allowed_at(shop, buyer, now, 0, limiting);
     if (allowed_at > now) {
       for (auto& r : msg) {
         if (L.when_limited == WhenLimited::kSkip)
@@ -563,11 +563,11 @@ void Engine::claim_buyer(const std::string& shop, const std::string& buyer, std:
   }
 }
 
-Millis Engine::buyer_allowed_at(const std::string& shop, const std::string& buyer, std::int64_t except_send,
-                               std::string& limiting) {
+Millis Engine::buyer_allowed_at(const std::string& shop, const std::string& buyer, Millis now,
+                               std::int64_t except_send, std::string& limiting) {
   // Count what the ledger holds (including sends made a moment ago in this
-  // transaction) and find when the fullest window lets one more through.
-  Millis now = clock_.now();
+  // transaction) and find when the fullest window lets one more through. `now` is
+  // the caller's: one decision, one instant.
   Millis allowed_at = now;
   for (const auto& w : policy_->limits.per_buyer) {
     auto& q = store_.stmt(
@@ -694,7 +694,7 @@ std::optional<SendJob> Engine::claim_retry(std::int64_t send_id) {
   // the buyer's windows again (without its own reservation), and its reservation
   // moves to now.
   std::string limiting;
-  Millis allowed_at = buyer_allowed_at(job.shop, job.buyer_id, send_id, limiting);
+  Millis allowed_at = buyer_allowed_at(job.shop, job.buyer_id, now, send_id, limiting);
   if (allowed_at > now) {
     auto& d = store_.stmt("UPDATE sends SET next_attempt_at=?, updated_at=? WHERE id=?");
     d.bind(1, static_cast<int64_t>(allowed_at));

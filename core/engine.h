@@ -101,7 +101,7 @@ class Engine {
   void claim_buyer(const std::string& shop, const std::string& buyer, std::vector<SendJob>& jobs);
   std::optional<SendJob> claim_retry(std::int64_t send_id);
   SendJob load_job(std::int64_t send_id);
-  Millis buyer_allowed_at(const std::string& shop, const std::string& buyer, std::int64_t except_send,
+  Millis buyer_allowed_at(const std::string& shop, const std::string& buyer, Millis now, std::int64_t except_send,
                           std::string& limiting);
   void fall_to_next_channel(std::int64_t send_id, const SendJob& job, const std::string& reason);
   void finish_rows(std::int64_t send_id, const std::string& state, const std::string& reason);

@@ -23,6 +23,7 @@
 #include "core/simulator.h"
 #include "core/store.h"
 #include "core/time_util.h"
+#include "daemon/inspect.h"
 #include "daemon/service.h"
 
 namespace nudge {
@@ -56,7 +57,12 @@ void usage(std::ostream& out) {
          "  simulate --orders FEED.jsonl [--until TIME]\n"
          "                                  run the policy over past orders on a simulated clock; prints every\n"
          "                                  audit event as JSON Lines, then a summary on stderr\n"
-         "  audit verify [FILE]             check the audit log's seq and hash chain (default: the policy's audit_log)\n"
+         "  audit verify [FILE] [--rotated] check the audit log's seq and hash chain (default: the policy's audit_log);\n"
+         "                                  --rotated accepts a file that starts after seq 1 (a rotated part)\n"
+         "  audit tail [-f] [-n N] [FILE]   the last N audit events as readable lines; -f follows, across rotation\n"
+         "  status                          pending steps, due soon, today's counts, last poll and its error\n"
+         "  buyer ID [--shop S]             a buyer's reminders (the ledger) and open steps, in the buyer's time\n"
+         "  order ID [--shop S]             an order, its steps and its audit history\n"
          "options:\n"
          "  --config FILE                   the policy (default /etc/nudge/nudge.yaml)\n"
          "  --json                          machine-readable output\n";
@@ -356,9 +362,44 @@ int cmd_optout(const Args& a) {
   return 0;
 }
 
+int cmd_status(const Args& a) {
+  auto policy = policy_or_exit(a.config);
+  auto store = store_or_exit(*policy, Store::Mode::kReadOnly);
+  print_status(*store, *policy, SystemClock().now(), a.json, std::cout);
+  return 0;
+}
+
+int cmd_buyer_or_order(const Args& a) {
+  if (a.words.size() < 2) {
+    std::cerr << "nudgectl " << a.words[0] << ": which one? (nudgectl " << a.words[0] << " ID [--shop S])\n";
+    return kExitUsage;
+  }
+  auto policy = policy_or_exit(a.config);
+  auto store = store_or_exit(*policy, Store::Mode::kReadOnly);
+  bool found = a.words[0] == "buyer" ? print_buyer(*store, *policy, a.words[1], a.opt("--shop"), a.json, std::cout)
+                                     : print_order(*store, *policy, a.words[1], a.opt("--shop"), a.json, std::cout);
+  if (!found) {
+    std::cerr << "nudgectl: no " << a.words[0] << " '" << a.words[1] << "'"
+              << (a.opt("--shop").empty() ? "" : " in shop " + a.opt("--shop")) << "\n";
+    return 1;
+  }
+  return 0;
+}
+
 int cmd_audit(const Args& a) {
+  if (a.words.size() >= 2 && a.words[1] == "tail") {
+    std::string file = a.words.size() >= 3 ? a.words[2] : policy_or_exit(a.config)->audit_log;
+    int n = 20;
+    try {
+      n = std::stoi(a.opt("-n", "20"));
+    } catch (const std::exception&) {
+    }
+    int rc = tail_audit(file, n, a.flag("-f") || a.flag("--follow"), a.json, std::cout);
+    if (rc != 0) std::cerr << "nudgectl: cannot read " << file << "\n";
+    return rc;
+  }
   if (a.words.size() < 2 || a.words[1] != "verify") {
-    std::cerr << "nudgectl audit: use 'nudgectl audit verify [FILE]'\n";
+    std::cerr << "nudgectl audit: use 'nudgectl audit verify [FILE]' or 'nudgectl audit tail [-f] [-n N]'\n";
     return kExitUsage;
   }
   std::string file;
@@ -411,7 +452,7 @@ int cmd_audit(const Args& a) {
 int main(int argc, char** argv) {
   using namespace nudge;
   Args a;
-  static const std::vector<std::string> kValued = {"--shop", "--orders", "--until", "--since", "--policy"};
+  static const std::vector<std::string> kValued = {"--shop", "--orders", "--until", "--since", "--policy", "-n"};
   for (int i = 1; i < argc; ++i) {
     std::string s = argv[i];
     if (s == "--config" && i + 1 < argc) {
@@ -429,7 +470,7 @@ int main(int argc, char** argv) {
         return kExitUsage;
       }
       a.options[s] = argv[++i];
-    } else if (s.rfind("--", 0) == 0) {
+    } else if (s.rfind("--", 0) == 0 || s == "-f") {
       a.flags.push_back(s);
     } else {
       a.words.push_back(s);
@@ -447,6 +488,8 @@ int main(int argc, char** argv) {
     if (cmd == "optout") return cmd_optout(a);
     if (cmd == "simulate") return cmd_simulate(a);
     if (cmd == "audit") return cmd_audit(a);
+    if (cmd == "status") return cmd_status(a);
+    if (cmd == "buyer" || cmd == "order") return cmd_buyer_or_order(a);
   } catch (const std::exception& e) {
     std::cerr << "nudgectl: " << e.what() << "\n";
     return kExitSoftware;

@@ -329,3 +329,29 @@ TEST_CASE("a permanent failure on a step's channel goes on with the step's next 
   CHECK(f.reasons("failed") == std::vector<std::string>{"permanent_error", "permanent_error"});
   CHECK(f.reasons("scheduled").back() == "next_channel");
 }
+
+namespace {
+// A clock that moves on every reading, like the system clock under load.
+class TickingClock final : public Clock {
+ public:
+  explicit TickingClock(Millis start) : now_(start) {}
+  Millis now() const override { return now_++; }
+  void set(Millis t) { now_ = t; }
+
+ private:
+  mutable Millis now_;
+};
+}  // namespace
+
+TEST_CASE("a clock that moves during a decision never defers a reminder without a reason") {
+  std::string error;
+  auto store = Store::open(":memory:", error);
+  auto policy = test::policy_from(test::base_policy("limits: {per_buyer: [{max: 1, within: 24h}]}"));
+  TickingClock clock(T0);
+  Engine engine(*store, policy, clock);
+  engine.ingest({test::make_order({.id = "o1"}), test::make_order({.id = "o2", .buyer = "b2"})});
+  clock.set(T0 + 2 * kHour);
+  auto jobs = engine.claim_due();
+  CHECK(jobs.size() == 2);
+  CHECK(store->db().execAndGet("SELECT COUNT(*) FROM audit WHERE event='deferred'").getInt() == 0);
+}

@@ -1,0 +1,300 @@
+#include "daemon/inspect.h"
+
+#include <sys/stat.h>
+
+#include <chrono>
+#include <deque>
+#include <fstream>
+#include <iomanip>
+#include <sstream>
+#include <thread>
+
+#include <date/tz.h>
+#include <nlohmann/json.hpp>
+
+#include "core/time_util.h"
+#include "core/zones.h"
+
+namespace nudge {
+namespace {
+
+std::int64_t count(Store& s, const std::string& sql, std::int64_t bind = 0, bool with_bind = false) {
+  SQLite::Statement q(s.db(), sql);
+  if (with_bind) q.bind(1, static_cast<int64_t>(bind));
+  return q.executeStep() ? q.getColumn(0).getInt64() : 0;
+}
+
+std::string when(Millis t) { return t ? format_instant(t) : "never"; }
+
+std::string ago(Millis now, Millis t) {
+  if (!t) return "never";
+  Millis d = now - t;
+  return format_duration(d < 0 ? 0 : d / 1000 * 1000) + " ago";
+}
+
+}  // namespace
+
+void print_status(Store& store, const Policy& policy, Millis now, bool json, std::ostream& out) {
+  Millis midnight = now - now % kDay;  // today, UTC
+  std::int64_t pending = count(store, "SELECT COUNT(*) FROM schedule WHERE state='scheduled'");
+  std::int64_t overdue = count(store, "SELECT COUNT(*) FROM schedule WHERE state='scheduled' AND due_at <= ?", now, true);
+  std::int64_t soon =
+      count(store, "SELECT COUNT(*) FROM schedule WHERE state='scheduled' AND due_at <= ?", now + kHour, true);
+  std::int64_t sending = count(store, "SELECT COUNT(*) FROM sends WHERE state IN ('sending','retry')");
+  std::int64_t in_doubt = count(store, "SELECT COUNT(*) FROM sends WHERE state='in_doubt'");
+  std::map<std::string, std::int64_t> today;
+  {
+    SQLite::Statement q(store.db(), "SELECT event, COUNT(*) FROM audit WHERE ts >= ? GROUP BY event");
+    q.bind(1, static_cast<int64_t>(midnight));
+    while (q.executeStep()) today[q.getColumn(0).getString()] = q.getColumn(1).getInt64();
+  }
+  Millis next_due = count(store, "SELECT COALESCE(MIN(due_at), 0) FROM schedule WHERE state='scheduled'");
+  Millis last_poll = 0, last_ok = 0;
+  std::string last_error, cursor;
+  {
+    SQLite::Statement q(store.db(),
+                        "SELECT COALESCE(last_poll_at,0), COALESCE(last_ok_at,0), COALESCE(last_error,''), "
+                        "COALESCE(cursor,'') FROM source_state WHERE source=?");
+    q.bind(1, policy.source.type);
+    if (q.executeStep()) {
+      last_poll = q.getColumn(0).getInt64();
+      last_ok = q.getColumn(1).getInt64();
+      last_error = q.getColumn(2).getString();
+      cursor = q.getColumn(3).getString();
+    }
+  }
+  Millis last_event = count(store, "SELECT COALESCE(MAX(ts), 0) FROM audit");
+  auto t = [&](const char* e) { return today.count(e) ? today[e] : 0; };
+  if (json) {
+    nlohmann::ordered_json j{{"pending", pending},
+                             {"due_now", overdue},
+                             {"due_within_1h", soon},
+                             {"next_due", next_due ? nlohmann::json(format_instant(next_due)) : nlohmann::json()},
+                             {"in_flight", sending},
+                             {"in_doubt", in_doubt},
+                             {"today", {{"sent", t("sent")}, {"deferred", t("deferred")}, {"skipped", t("skipped")},
+                                        {"cancelled", t("cancelled")}, {"failed", t("failed")}}},
+                             {"source", policy.source.type},
+                             {"last_poll", last_poll ? nlohmann::json(format_instant(last_poll)) : nlohmann::json()},
+                             {"last_poll_ok", last_ok ? nlohmann::json(format_instant(last_ok)) : nlohmann::json()},
+                             {"last_poll_error", last_error.empty() ? nlohmann::json() : nlohmann::json(last_error)},
+                             {"last_event", last_event ? nlohmann::json(format_instant(last_event)) : nlohmann::json()},
+                             {"store", policy.store}};
+    out << j.dump(2) << "\n";
+    return;
+  }
+  out << "nudge status (" << policy.store << ")\n"
+      << "  pending steps    " << pending << " (" << overdue << " due now, " << soon << " within the hour)\n"
+      << "  next due         " << (next_due ? format_instant(next_due) : "nothing scheduled") << "\n"
+      << "  in flight        " << sending << " sending or waiting to retry, " << in_doubt << " in doubt\n"
+      << "  today (UTC)      sent " << t("sent") << ", deferred " << t("deferred") << ", skipped " << t("skipped")
+      << ", cancelled " << t("cancelled") << ", failed " << t("failed") << "\n"
+      << "  source           " << policy.source.type << ", last poll " << ago(now, last_poll);
+  if (!last_error.empty())
+    out << ", FAILED: " << last_error << " (last good poll " << ago(now, last_ok) << ")";
+  out << "\n  last audit event " << ago(now, last_event) << "\n";
+}
+
+bool print_buyer(Store& store, const Policy& policy, const std::string& buyer, const std::string& shop, bool json,
+                 std::ostream& out) {
+  std::string shop_clause = shop.empty() ? "" : " AND shop=?";
+  auto bind = [&](SQLite::Statement& q) {
+    q.bind(1, buyer);
+    if (!shop.empty()) q.bind(2, shop);
+  };
+  std::string tz, country;
+  {
+    SQLite::Statement q(store.db(), "SELECT buyer_tz, buyer_country FROM orders WHERE buyer_id=?" + shop_clause +
+                                        " ORDER BY placed_at DESC LIMIT 1");
+    bind(q);
+    if (!q.executeStep()) return false;
+    tz = q.getColumn(0).getString();
+    country = q.getColumn(1).getString();
+  }
+  const date::time_zone* zone = buyer_zone(policy, tz, country);
+  nlohmann::ordered_json j{{"buyer", buyer}, {"zone", zone->name()}};
+  // The ledger: every reminder that counts against the caps, newest first.
+  SQLite::Statement led(store.db(),
+                        "SELECT l.at, l.shop, s.id, s.step, s.channel, s.lang, s.state, l.released, "
+                        "(SELECT group_concat(order_id) FROM schedule WHERE send_id=s.id) FROM ledger l JOIN sends s "
+                        "ON s.id=l.send_id WHERE l.buyer_id=?" + std::string(shop.empty() ? "" : " AND l.shop=?") +
+                            " ORDER BY l.at DESC");
+  bind(led);
+  j["ledger"] = nlohmann::json::array();
+  while (led.executeStep()) {
+    j["ledger"].push_back({{"at", format_instant(led.getColumn(0).getInt64())},
+                           {"local", format_local(led.getColumn(0).getInt64(), zone)},
+                           {"shop", led.getColumn(1).getString()},
+                           {"send_id", led.getColumn(2).getInt64()},
+                           {"step", led.getColumn(3).getString()},
+                           {"channel", led.getColumn(4).getString()},
+                           {"lang", led.getColumn(5).getString()},
+                           {"state", led.getColumn(6).getString()},
+                           {"counts", led.getColumn(7).getInt() == 0},
+                           {"orders", led.getColumn(8).getString()}});
+  }
+  SQLite::Statement open(store.db(), "SELECT shop, order_id, step, due_at FROM schedule WHERE buyer_id=?" +
+                                         shop_clause + " AND state='scheduled' ORDER BY due_at");
+  bind(open);
+  j["open_steps"] = nlohmann::json::array();
+  while (open.executeStep())
+    j["open_steps"].push_back({{"shop", open.getColumn(0).getString()},
+                               {"order", open.getColumn(1).getString()},
+                               {"step", open.getColumn(2).getString()},
+                               {"due", format_instant(open.getColumn(3).getInt64())},
+                               {"due_local", format_local(open.getColumn(3).getInt64(), zone)}});
+  SQLite::Statement opt(store.db(), "SELECT shop, at FROM optout WHERE buyer_id=?" + shop_clause);
+  bind(opt);
+  j["opted_out"] = nlohmann::json::array();
+  while (opt.executeStep()) j["opted_out"].push_back(opt.getColumn(0).getString());
+  if (json) {
+    out << j.dump(2) << "\n";
+    return true;
+  }
+  out << "buyer " << buyer << (shop.empty() ? "" : " in " + shop) << ", times in " << zone->name() << "\n";
+  if (!j["opted_out"].empty()) out << "  opted out in: " << j["opted_out"].dump() << "\n";
+  out << "reminders (ledger, newest first):\n";
+  if (j["ledger"].empty()) out << "  none\n";
+  for (const auto& l : j["ledger"])
+    out << "  " << l["local"].get<std::string>() << "  " << std::left << std::setw(10) << l["state"].get<std::string>()
+        << " " << l["step"].get<std::string>() << " via " << l["channel"].get<std::string>() << " ("
+        << l["lang"].get<std::string>() << "), orders " << l["orders"].get<std::string>()
+        << (l["counts"].get<bool>() ? "" : "  [released: does not count]") << "\n";
+  out << "open steps:\n";
+  if (j["open_steps"].empty()) out << "  none\n";
+  for (const auto& s : j["open_steps"])
+    out << "  " << s["due_local"].get<std::string>() << "  " << s["shop"].get<std::string>() << "/"
+        << s["order"].get<std::string>() << " " << s["step"].get<std::string>() << "\n";
+  return true;
+}
+
+bool print_order(Store& store, const Policy& policy, const std::string& order, const std::string& shop, bool json,
+                 std::ostream& out) {
+  std::string shop_clause = shop.empty() ? "" : " AND shop=?";
+  SQLite::Statement q(store.db(),
+                      "SELECT shop, buyer_id, buyer_country, buyer_tz, amount, currency, placed_at, closes_at, status, "
+                      "status_at, COALESCE(campaign,'') FROM orders WHERE order_id=?" + shop_clause);
+  q.bind(1, order);
+  if (!shop.empty()) q.bind(2, shop);
+  if (!q.executeStep()) return false;
+  std::string the_shop = q.getColumn(0).getString();
+  const date::time_zone* zone = buyer_zone(policy, q.getColumn(3).getString(), q.getColumn(2).getString());
+  nlohmann::ordered_json j{{"shop", the_shop},
+                           {"order", order},
+                           {"buyer", q.getColumn(1).getString()},
+                           {"amount", q.getColumn(4).getString() + " " + q.getColumn(5).getString()},
+                           {"placed", format_instant(q.getColumn(6).getInt64())},
+                           {"closes", format_instant(q.getColumn(7).getInt64())},
+                           {"status", q.getColumn(8).getString()},
+                           {"status_since", format_instant(q.getColumn(9).getInt64())},
+                           {"campaign", q.getColumn(10).getString()},
+                           {"zone", zone->name()}};
+  SQLite::Statement st(store.db(),
+                       "SELECT step, state, COALESCE(reason,''), due_at, send_id FROM schedule WHERE shop=? AND "
+                       "order_id=? ORDER BY step_index");
+  st.bind(1, the_shop);
+  st.bind(2, order);
+  j["steps"] = nlohmann::json::array();
+  while (st.executeStep())
+    j["steps"].push_back({{"step", st.getColumn(0).getString()},
+                          {"state", st.getColumn(1).getString()},
+                          {"reason", st.getColumn(2).getString()},
+                          {"due_local", format_local(st.getColumn(3).getInt64(), zone)},
+                          {"send_id", st.getColumn(4).isNull() ? nlohmann::json() : nlohmann::json(st.getColumn(4).getInt64())}});
+  SQLite::Statement au(store.db(), "SELECT line FROM audit WHERE shop=? AND line LIKE ? ORDER BY seq");
+  au.bind(1, the_shop);
+  au.bind(2, "%\"" + order + "\"%");
+  j["history"] = nlohmann::json::array();
+  while (au.executeStep()) {
+    auto line = nlohmann::json::parse(au.getColumn(0).getString(), nullptr, false);
+    if (line.is_object() && line["orders"].is_array() &&
+        std::find(line["orders"].begin(), line["orders"].end(), order) != line["orders"].end())
+      j["history"].push_back(describe_audit_line(au.getColumn(0).getString()));
+  }
+  if (json) {
+    out << j.dump(2) << "\n";
+    return true;
+  }
+  out << "order " << the_shop << "/" << order << " of buyer " << j["buyer"].get<std::string>() << ": "
+      << j["amount"].get<std::string>() << ", " << j["status"].get<std::string>() << "\n"
+      << "  placed " << j["placed"].get<std::string>() << ", closes " << j["closes"].get<std::string>()
+      << ", campaign " << (j["campaign"].get<std::string>().empty() ? "none" : j["campaign"].get<std::string>())
+      << ", buyer's zone " << zone->name() << "\nsteps:\n";
+  for (const auto& s : j["steps"])
+    out << "  " << std::left << std::setw(10) << s["step"].get<std::string>() << std::setw(10)
+        << s["state"].get<std::string>() << " due " << s["due_local"].get<std::string>()
+        << (s["reason"].get<std::string>().empty() ? "" : "  (" + s["reason"].get<std::string>() + ")") << "\n";
+  out << "history:\n";
+  for (const auto& h : j["history"]) out << "  " << h.get<std::string>() << "\n";
+  return true;
+}
+
+std::string describe_audit_line(const std::string& json_line) {
+  auto j = nlohmann::json::parse(json_line, nullptr, false);
+  if (!j.is_object()) return "(unreadable line) " + json_line.substr(0, 80);
+  auto str = [&](const char* k) { return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : std::string(); };
+  std::ostringstream out;
+  std::string ts = str("ts");
+  if (ts.size() >= 19) ts = ts.substr(0, 10) + " " + ts.substr(11, 8) + "Z";
+  out << ts << "  " << std::left << std::setw(15) << str("event");
+  if (!str("shop").empty() || !str("buyer").empty()) out << " " << str("shop") << "/" << str("buyer");
+  if (j.contains("orders") && j["orders"].is_array() && !j["orders"].empty()) {
+    std::string ids;
+    for (const auto& o : j["orders"]) ids += (ids.empty() ? "" : ",") + (o.is_string() ? o.get<std::string>() : "?");
+    out << "  " << ids;
+  }
+  if (!str("step").empty()) out << "  " << str("step");
+  if (!str("channel").empty()) out << " via " << str("channel");
+  if (!str("lang").empty()) out << " (" << str("lang") << ")";
+  if (!str("reason").empty()) out << "  because " << str("reason");
+  if (!str("due").empty()) out << "  until " << str("due");
+  if (j.contains("send_id") && j["send_id"].is_number()) out << "  send " << j["send_id"].get<std::int64_t>();
+  if (!str("detail").empty()) out << "  — " << str("detail");
+  return out.str();
+}
+
+int tail_audit(const std::string& path, int n, bool follow, bool json, std::ostream& out) {
+  auto emit = [&](const std::string& line) {
+    out << (json ? line : describe_audit_line(line)) << "\n";
+    out.flush();
+  };
+  std::ifstream in(path);
+  if (!in && !follow) return 66;
+  std::deque<std::string> last;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (in.eof()) break;  // a partial last line: wait for its end when following
+    last.push_back(line);
+    if (static_cast<int>(last.size()) > n) last.pop_front();
+  }
+  for (const auto& l : last) emit(l);
+  if (!follow) return 0;
+  std::string partial = in.eof() ? line : "";
+  in.clear();
+  struct stat st {};
+  ino_t inode = ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+  for (;;) {
+    std::string chunk;
+    char c;
+    while (in.get(c)) {
+      if (c == '\n') {
+        emit(partial);
+        partial.clear();
+      } else {
+        partial += c;
+      }
+    }
+    in.clear();
+    // logrotate moved the file away and created a new one: finish the old, follow the new.
+    if (::stat(path.c_str(), &st) == 0 && st.st_ino != inode) {
+      in.close();
+      in.open(path);
+      inode = st.st_ino;
+      partial.clear();
+      continue;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+}  // namespace nudge
