@@ -3,7 +3,6 @@
 #include <csignal>
 #include <random>
 
-#include <systemd/sd-daemon.h>
 #include <boost/asio/post.hpp>
 
 #include "core/time_util.h"
@@ -72,6 +71,9 @@ bool Service::setup(std::shared_ptr<const Policy> policy, std::string& error) {
   if (!store_) return false;
   mirror_ = std::make_unique<AuditMirror>(policy_->audit_log);
   if (!mirror_->open(*store_, error)) return false;
+  // Metrics count every event committed from here on, as the mirror writes it.
+  metrics_ = std::make_unique<Metrics>(io_, [this] { return read_gauges(); });
+  mirror_->set_observer([this](std::string_view line) { metrics_->observe(line); });
   if (!build_io(*policy_, source_, channels_, error)) return false;
   engine_ = std::make_unique<Engine>(*store_, policy_, clock_);
   try {
@@ -88,7 +90,10 @@ bool Service::setup(std::shared_ptr<const Policy> policy, std::string& error) {
     return false;
   }
   mirror_->catch_up(*store_);
-  return true;
+  std::vector<std::string> names;
+  for (const auto& [name, conf] : policy_->channels) names.push_back(name);
+  metrics_->add_channels(names);
+  return metrics_->listen(policy_->metrics_port, error);
 }
 
 int Service::run() {
@@ -112,7 +117,8 @@ int Service::run() {
   wait_signal();
   schedule_poll(0);
   arm_wake();
-  sd_notify(0, "READY=1");
+  notifier_.start_watchdog();
+  notifier_.ready();
   notify_status();
   io_.run();
 
@@ -162,7 +168,8 @@ void Service::on_signal(int signo) {
 void Service::begin_shutdown() {
   if (stopping_) return;
   stopping_ = true;
-  sd_notify(0, "STOPPING=1");
+  notifier_.stopping();
+  metrics_->close();
   signals_.cancel();
   poll_timer_.cancel();
   wake_timer_.cancel();
@@ -176,8 +183,7 @@ void Service::begin_shutdown() {
 
 void Service::reload() {
   log_info("SIGHUP: reloading the policy " + options_.config_path);
-  sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", static_cast<unsigned long long>(
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch()).count()));
+  notifier_.reloading();
   auto loaded = load_policy(options_.config_path);
   std::string error;
   if (loaded.ok() && (loaded.policy->store != policy_->store || loaded.policy->audit_log != policy_->audit_log)) {
@@ -201,13 +207,15 @@ void Service::reload() {
       channels_ = std::move(channels);
       if (source_changed) cursor_.reset();
       log_info("policy reloaded; " + std::to_string(replanned) + " pending steps re-planned");
+      std::string metrics_error;
+      if (!metrics_->listen(policy_->metrics_port, metrics_error)) log_error(metrics_error);
       arm_wake();
     }
     after_commit();
   } catch (const std::exception& e) {
     store_fault("recording the reload", e);
   }
-  sd_notify(0, "READY=1");
+  notifier_.ready();
   notify_status();
 }
 
@@ -357,17 +365,36 @@ void Service::after_commit() {
 void Service::store_fault(const std::string& what, const std::exception& e) {
   if (!faulted_) log_error("store fault while " + what + ": " + e.what() + "; sending is paused until it clears");
   faulted_ = true;
+  if (metrics_) metrics_->store_fault();
 }
 
+// STATUS= is what `systemctl status nudged` shows: pending steps, reminders sent
+// since UTC midnight, and when the source was last polled.
 void Service::notify_status() {
   try {
     auto c = engine_->counts();
-    std::string s = "STATUS=" + std::to_string(c.scheduled) + " pending, " + std::to_string(c.sent) + " sent" +
-                    (faulted_ ? ", STORE FAULT" : "") +
-                    (last_poll_error_.empty() ? "" : ", last poll failed");
-    sd_notify(0, s.c_str());
+    Millis now = clock_.now();
+    auto& q = store_->stmt("SELECT COUNT(*) FROM audit WHERE event='sent' AND ts >= ?");
+    q.bind(1, static_cast<int64_t>(now - now % (24 * 3600 * kSecond)));
+    std::int64_t sent_today = q.executeStep() ? q.getColumn(0).getInt64() : 0;
+    q.reset();
+    notifier_.status(std::to_string(c.scheduled) + " pending, " + std::to_string(sent_today) + " sent today, last poll " +
+                     describe_age(last_poll_ ? now - last_poll_ : -1) + (faulted_ ? ", STORE FAULT" : "") +
+                     (last_poll_error_.empty() ? "" : ", last poll failed"));
   } catch (const std::exception&) {
   }
+}
+
+Metrics::Gauges Service::read_gauges() {
+  Metrics::Gauges g;
+  Millis now = clock_.now();
+  g.pending_steps = engine_->counts().scheduled;
+  auto& q = store_->stmt("SELECT COUNT(*) FROM schedule WHERE state='scheduled' AND due_at <= ?");
+  q.bind(1, static_cast<int64_t>(now));
+  g.due_backlog = q.executeStep() ? q.getColumn(0).getInt64() : 0;
+  q.reset();
+  if (last_poll_) g.last_poll_age_seconds = static_cast<double>(now - last_poll_) / 1000.0;
+  return g;
 }
 
 }  // namespace nudge

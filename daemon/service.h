@@ -22,6 +22,8 @@
 #include "core/store.h"
 #include "daemon/audit_mirror.h"
 #include "daemon/channel.h"
+#include "daemon/metrics.h"
+#include "daemon/notify.h"
 #include "daemon/source.h"
 
 namespace nudge {
@@ -63,6 +65,7 @@ class Service {
   void after_commit();
   void store_fault(const std::string& what, const std::exception& e);
   void notify_status();
+  Metrics::Gauges read_gauges();
 
   Options options_;
   boost::asio::io_context io_;
@@ -76,6 +79,8 @@ class Service {
   std::unique_ptr<AuditMirror> mirror_;
   std::unique_ptr<Source> source_;
   std::map<std::string, std::shared_ptr<Channel>> channels_;
+  Notifier notifier_{io_};            // sd_notify: READY, RELOADING, STOPPING, STATUS, WATCHDOG
+  std::unique_ptr<Metrics> metrics_;  // /metrics, fed by the audit mirror
 
   struct Completion {
     std::int64_t send_id;
