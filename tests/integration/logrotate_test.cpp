@@ -86,3 +86,15 @@ TEST_CASE("tail -F of the audit file sees every seq exactly once across a logrot
   CHECK(seen.size() == static_cast<size_t>(last));
   CHECK(contiguous_from_1(seen));
 }
+
+TEST_CASE("the shipped logrotate snippet parses and signals nudged after rotating") {
+  test::TempDir dir;
+  std::string snippet = std::string(NUDGE_SOURCE_DIR) + "/etc/logrotate.d/nudge";
+  auto r = test::run({"/usr/sbin/logrotate", "-d", "-s", dir / "state", snippet});
+  std::string output = r.out + r.err;
+  CHECK_MESSAGE(r.status == 0, output);
+  CHECK(output.find("error") == std::string::npos);
+  std::string text = test::read_file(snippet);
+  CHECK(text.find("\n    create\n") != std::string::npos);
+  CHECK(text.find("systemctl kill --kill-whom=main -s USR1 nudged.service") != std::string::npos);
+}
