@@ -68,7 +68,7 @@ std::string str(const nlohmann::json& j, const char* key) {
 
 // The HTTP side: accept on 127.0.0.1, read one request (bounded by kRequestTimeout),
 // answer it, close. One request per connection keeps it small; scrapers reconnect.
-class Metrics::Server {
+class Metrics::Server : public std::enable_shared_from_this<Metrics::Server> {
  public:
   Server(boost::asio::io_context& io, Metrics& metrics) : acceptor_(io), metrics_(metrics) {}
 
@@ -88,6 +88,7 @@ class Metrics::Server {
   }
 
   void close() {
+    closed_ = true;  // Metrics may be gone once the loop drains: render nothing after this
     boost::system::error_code ec;
     acceptor_.close(ec);
     for (auto& [id, weak] : sessions_)
@@ -105,7 +106,7 @@ class Metrics::Server {
   };
 
   void accept() {
-    acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
+    acceptor_.async_accept([this, self = shared_from_this()](const boost::system::error_code& ec, tcp::socket socket) {
       if (ec == boost::asio::error::operation_aborted || !acceptor_.is_open()) return;
       if (!ec) {
         if (static_cast<int>(sessions_.size()) < kMaxConnections) start(std::move(socket));
@@ -119,8 +120,9 @@ class Metrics::Server {
     int id = next_id_++;
     sessions_[id] = s;
     s->stream.expires_after(kRequestTimeout);
-    http::async_read(s->stream, s->buffer, s->request, [this, s, id](const boost::system::error_code& ec, size_t) {
-      if (ec) return finish(id, s);
+    auto self = shared_from_this();
+    http::async_read(s->stream, s->buffer, s->request, [this, self, s, id](const boost::system::error_code& ec, size_t) {
+      if (ec || closed_) return finish(id, s);
       auto& res = s->response;
       res.version(s->request.version());
       res.keep_alive(false);
@@ -138,7 +140,7 @@ class Metrics::Server {
       }
       res.prepare_payload();
       if (s->request.method() == http::verb::head) res.body().clear();
-      http::async_write(s->stream, res, [this, s, id](const boost::system::error_code&, size_t) { finish(id, s); });
+      http::async_write(s->stream, res, [this, self, s, id](const boost::system::error_code&, size_t) { finish(id, s); });
     });
   }
 
@@ -153,6 +155,7 @@ class Metrics::Server {
   Metrics& metrics_;
   std::map<int, std::weak_ptr<Session>> sessions_;
   int next_id_ = 0;
+  bool closed_ = false;
 };
 
 Metrics::Metrics(boost::asio::io_context& io, GaugeSource gauges)
@@ -162,10 +165,13 @@ Metrics::~Metrics() { close(); }
 
 bool Metrics::listen(int port, std::string& error) {
   if (port == port_ && (port == 0 || server_)) return true;
+  if (port == 0) {
+    close();
+    return true;
+  }
+  auto server = std::make_shared<Server>(io_, *this);
+  if (!server->listen(port, error)) return false;  // the old server, if any, keeps serving
   close();
-  if (port == 0) return true;
-  auto server = std::make_unique<Server>(io_, *this);
-  if (!server->listen(port, error)) return false;
   server_ = std::move(server);
   port_ = port;
   log_info("metrics at http://127.0.0.1:" + std::to_string(port) + "/metrics");

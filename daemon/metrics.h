@@ -38,7 +38,7 @@ class Metrics {
   void add_channels(const std::vector<std::string>& channels);
 
   // Serves /metrics on 127.0.0.1:port. 0 closes the server; the same port again keeps it.
-  // Returns false with `error` when the port cannot be bound.
+  // Returns false with `error` when the port cannot be bound (a server on the old port stays).
   bool listen(int port, std::string& error);
   // Stops accepting and closes open connections, so that io_context::run() can return.
   void close();
@@ -53,7 +53,7 @@ class Metrics {
 
   GaugeSource gauges_;
   boost::asio::io_context& io_;
-  std::unique_ptr<Server> server_;
+  std::shared_ptr<Server> server_;  // pending handlers hold it too, so close() is safe mid-request
   int port_ = 0;
 
   std::map<Labels, std::uint64_t> reminders_;  // {channel, outcome}

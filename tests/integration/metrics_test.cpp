@@ -70,8 +70,19 @@ TEST_CASE("a scrape of /metrics shows the reminders sent and passes promtool") {
     }
   }
 
+  // A scraper that connected but sent nothing does not hold up the stop.
+  int idle = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(idle, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  std::this_thread::sleep_for(100ms);
+  auto stop_at = std::chrono::steady_clock::now();
   nudged.signal(SIGTERM);
   CHECK(nudged.wait(10s) == 0);
+  CHECK(std::chrono::steady_clock::now() - stop_at < 2s);  // not the 5 s request timeout
+  ::close(idle);
 }
 
 TEST_CASE("nudged refuses to start (exit 73) when the metrics port is taken") {
