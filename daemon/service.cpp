@@ -34,6 +34,23 @@ constexpr Millis kFaultRetry = 5 * kSecond;  // after a store fault
 constexpr int kBatch = 200;
 constexpr auto kExitGrace = std::chrono::milliseconds(4000);
 
+// COUNT(*) of `sql` with one instant bound. The cached statement is reset even when a
+// step throws (a store fault), so that the next scrape or STATUS can use it again.
+std::int64_t count_at(Store& store, const char* sql, Millis at) {
+  auto& q = store.stmt(sql);
+  struct Reset {
+    SQLite::Statement& q;
+    ~Reset() {
+      try {
+        q.reset();
+      } catch (...) {
+      }
+    }
+  } reset{q};
+  q.bind(1, static_cast<int64_t>(at));
+  return q.executeStep() ? q.getColumn(0).getInt64() : 0;
+}
+
 std::string join_errors(const std::vector<PolicyError>& errors) {
   std::string out;
   for (const auto& e : errors) out += (out.empty() ? "" : "\n") + e.to_string();
@@ -374,10 +391,8 @@ void Service::notify_status() {
   try {
     auto c = engine_->counts();
     Millis now = clock_.now();
-    auto& q = store_->stmt("SELECT COUNT(*) FROM audit WHERE event='sent' AND ts >= ?");
-    q.bind(1, static_cast<int64_t>(now - now % (24 * 3600 * kSecond)));
-    std::int64_t sent_today = q.executeStep() ? q.getColumn(0).getInt64() : 0;
-    q.reset();
+    std::int64_t sent_today =
+        count_at(*store_, "SELECT COUNT(*) FROM audit WHERE event='sent' AND ts >= ?", now - now % (24 * 3600 * kSecond));
     notifier_.status(std::to_string(c.scheduled) + " pending, " + std::to_string(sent_today) + " sent today, last poll " +
                      describe_age(last_poll_ ? now - last_poll_ : -1) + (faulted_ ? ", STORE FAULT" : "") +
                      (last_poll_error_.empty() ? "" : ", last poll failed"));
@@ -389,10 +404,7 @@ Metrics::Gauges Service::read_gauges() {
   Metrics::Gauges g;
   Millis now = clock_.now();
   g.pending_steps = engine_->counts().scheduled;
-  auto& q = store_->stmt("SELECT COUNT(*) FROM schedule WHERE state='scheduled' AND due_at <= ?");
-  q.bind(1, static_cast<int64_t>(now));
-  g.due_backlog = q.executeStep() ? q.getColumn(0).getInt64() : 0;
-  q.reset();
+  g.due_backlog = count_at(*store_, "SELECT COUNT(*) FROM schedule WHERE state='scheduled' AND due_at <= ?", now);
   if (last_poll_) g.last_poll_age_seconds = static_cast<double>(now - last_poll_) / 1000.0;
   return g;
 }
