@@ -99,6 +99,11 @@ TEST_CASE("systemd hears READY, RELOADING then READY, watchdog pings, STATUS and
     std::string status = systemd.messages()[static_cast<size_t>(systemd.find("STATUS="))].text;
     CHECK(status.find(" pending, ") != std::string::npos);
     CHECK(status.find(" sent today, last poll ") != std::string::npos);
+
+    // After three reminders go out, the status line says so (and their second steps wait).
+    REQUIRE(ops::import_orders(policy, ops::write_orders(dir, 3, 9400)).status == 0);
+    CHECK_MESSAGE(systemd.wait_for("STATUS=3 pending, 3 sent today, last poll ", 0, 15s),
+                  systemd.messages().back().text);
   }
 
   SUBCASE("the watchdog is pinged at half of WATCHDOG_USEC, from the loop") {
