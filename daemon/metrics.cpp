@@ -184,6 +184,13 @@ void Metrics::close() {
   port_ = 0;
 }
 
+bool Metrics::apply(const Policy& policy, std::string& error) {
+  std::vector<std::string> names;
+  for (const auto& [name, conf] : policy.channels) names.push_back(name);
+  add_channels(names);
+  return listen(policy.metrics_port, error);
+}
+
 void Metrics::add_channels(const std::vector<std::string>& channels) {
   for (const auto& ch : channels)
     for (const auto& outcome : kOutcomes) reminders_.try_emplace({ch, outcome}, 0);

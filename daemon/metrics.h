@@ -17,6 +17,8 @@
 #include <utility>
 #include <boost/asio/io_context.hpp>
 
+#include "core/policy.h"
+
 namespace nudge {
 
 class Metrics {
@@ -36,6 +38,9 @@ class Metrics {
   void store_fault() { ++store_faults_; }
   // Channels named in the policy, so that their counters show 0 before the first send.
   void add_channels(const std::vector<std::string>& channels);
+
+  // At start and after each reload: the policy's channels, and its metrics.port.
+  bool apply(const Policy& policy, std::string& error);
 
   // Serves /metrics on 127.0.0.1:port. 0 closes the server; the same port again keeps it.
   // Returns false with `error` when the port cannot be bound (a server on the old port stays).

@@ -107,10 +107,7 @@ bool Service::setup(std::shared_ptr<const Policy> policy, std::string& error) {
     return false;
   }
   mirror_->catch_up(*store_);
-  std::vector<std::string> names;
-  for (const auto& [name, conf] : policy_->channels) names.push_back(name);
-  metrics_->add_channels(names);
-  return metrics_->listen(policy_->metrics_port, error);
+  return metrics_->apply(*policy_, error);
 }
 
 int Service::run() {
@@ -225,7 +222,7 @@ void Service::reload() {
       if (source_changed) cursor_.reset();
       log_info("policy reloaded; " + std::to_string(replanned) + " pending steps re-planned");
       std::string metrics_error;
-      if (!metrics_->listen(policy_->metrics_port, metrics_error)) log_error(metrics_error);
+      if (!metrics_->apply(*policy_, metrics_error)) log_error(metrics_error);
       arm_wake();
     }
     after_commit();

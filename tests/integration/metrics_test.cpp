@@ -101,3 +101,24 @@ TEST_CASE("nudged refuses to start (exit 73) when the metrics port is taken") {
   CHECK(r.status == 73);
   CHECK(r.err.find("cannot serve metrics on 127.0.0.1:" + std::to_string(port)) != std::string::npos);
 }
+
+TEST_CASE("a reload moves /metrics to the policy's new port, and port 0 turns it off") {
+  test::TempDir dir;
+  int first = ops::free_port(), second = ops::free_port();
+  while (second == first) second = ops::free_port();
+  std::string policy = ops::write_policy(dir, "metrics: {port: " + std::to_string(first) + "}\n");
+  test::Process nudged({NUDGED_PATH, "--config", policy}, dir / "nudged.log");
+  REQUIRE(test::eventually([&] { return !ops::http_get(first, "/metrics").empty(); }, 10s));
+
+  ops::write_policy(dir, "metrics: {port: " + std::to_string(second) + "}\n");
+  nudged.signal(SIGHUP);
+  CHECK(test::eventually([&] { return !ops::http_get(second, "/metrics").empty(); }, 5s));
+  CHECK(ops::http_get(first, "/metrics").empty());
+
+  ops::write_policy(dir, "metrics: {port: 0}\n");
+  nudged.signal(SIGHUP);
+  CHECK(test::eventually([&] { return ops::http_get(second, "/metrics").empty(); }, 5s));
+  CHECK(nudged.running());
+  nudged.signal(SIGTERM);
+  CHECK(nudged.wait(10s) == 0);
+}
