@@ -131,8 +131,10 @@ int AuditMirror::catch_up(Store& store) {
   auto& q = store.stmt("SELECT seq, line FROM audit WHERE seq > ? ORDER BY seq");
   q.bind(1, static_cast<int64_t>(last_seq_));
   while (q.executeStep()) {
-    BOOST_LOG(sink_->logger) << q.getColumn(1).getString();
+    std::string line = q.getColumn(1).getString();
+    BOOST_LOG(sink_->logger) << line;
     last_seq_ = q.getColumn(0).getInt64();
+    if (observer_) observer_(line);
     ++n;
   }
   q.reset();

@@ -6,8 +6,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "core/store.h"
 
@@ -28,6 +30,11 @@ class AuditMirror {
   // Closes and reopens the file at the same path (after logrotate moved it away).
   bool reopen(Store& store, std::string& error);
 
+  // Called with each line as catch_up writes it (metrics count events this way).
+  // Lines already in the file when the observer is set are not replayed.
+  using Observer = std::function<void(std::string_view line)>;
+  void set_observer(Observer observer) { observer_ = std::move(observer); }
+
   std::int64_t last_seq() const { return last_seq_; }
   const std::string& path() const { return path_; }
 
@@ -36,6 +43,7 @@ class AuditMirror {
   std::string path_;
   std::int64_t last_seq_ = 0;
   std::unique_ptr<Sink> sink_;
+  Observer observer_;
 };
 
 // The seq of the last complete line of an audit file (0 if none). Truncates a torn

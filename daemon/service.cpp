@@ -3,7 +3,6 @@
 #include <csignal>
 #include <random>
 
-#include <systemd/sd-daemon.h>
 #include <boost/asio/post.hpp>
 
 #include "core/time_util.h"
@@ -34,6 +33,23 @@ constexpr Millis kMaxWake = 60 * kSecond;    // re-check at least this often
 constexpr Millis kFaultRetry = 5 * kSecond;  // after a store fault
 constexpr int kBatch = 200;
 constexpr auto kExitGrace = std::chrono::milliseconds(4000);
+
+// COUNT(*) of `sql` with one instant bound. The cached statement is reset even when a
+// step throws (a store fault), so that the next scrape or STATUS can use it again.
+std::int64_t count_at(Store& store, const char* sql, Millis at) {
+  auto& q = store.stmt(sql);
+  struct Reset {
+    SQLite::Statement& q;
+    ~Reset() {
+      try {
+        q.reset();
+      } catch (...) {
+      }
+    }
+  } reset{q};
+  q.bind(1, static_cast<int64_t>(at));
+  return q.executeStep() ? q.getColumn(0).getInt64() : 0;
+}
 
 std::string join_errors(const std::vector<PolicyError>& errors) {
   std::string out;
@@ -72,6 +88,9 @@ bool Service::setup(std::shared_ptr<const Policy> policy, std::string& error) {
   if (!store_) return false;
   mirror_ = std::make_unique<AuditMirror>(policy_->audit_log);
   if (!mirror_->open(*store_, error)) return false;
+  // Metrics count every event committed from here on, as the mirror writes it.
+  metrics_ = std::make_unique<Metrics>(io_, [this] { return read_gauges(); });
+  mirror_->set_observer([this](std::string_view line) { metrics_->observe(line); });
   if (!build_io(*policy_, source_, channels_, error)) return false;
   sync_gates();
   engine_ = std::make_unique<Engine>(*store_, policy_, clock_);
@@ -89,7 +108,7 @@ bool Service::setup(std::shared_ptr<const Policy> policy, std::string& error) {
     return false;
   }
   mirror_->catch_up(*store_);
-  return true;
+  return metrics_->apply(*policy_, error);
 }
 
 int Service::run() {
@@ -115,7 +134,8 @@ int Service::run() {
   wait_signal();
   schedule_poll(0);
   arm_wake();
-  sd_notify(0, "READY=1");
+  notifier_.start_watchdog();
+  notifier_.ready();
   notify_status();
   io_.run();
 
@@ -165,7 +185,8 @@ void Service::on_signal(int signo) {
 void Service::begin_shutdown() {
   if (stopping_) return;
   stopping_ = true;
-  sd_notify(0, "STOPPING=1");
+  notifier_.stopping();
+  metrics_->close();
   signals_.cancel();
   poll_timer_.cancel();
   wake_timer_.cancel();
@@ -182,8 +203,7 @@ void Service::begin_shutdown() {
 
 void Service::reload() {
   log_info("SIGHUP: reloading the policy " + options_.config_path);
-  sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", static_cast<unsigned long long>(
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch()).count()));
+  notifier_.reloading();
   auto loaded = load_policy(options_.config_path);
   std::string error;
   if (loaded.ok() && (loaded.policy->store != policy_->store || loaded.policy->audit_log != policy_->audit_log)) {
@@ -208,13 +228,15 @@ void Service::reload() {
       sync_gates();
       if (source_changed) cursor_.reset();
       log_info("policy reloaded; " + std::to_string(replanned) + " pending steps re-planned");
+      std::string metrics_error;
+      if (!metrics_->apply(*policy_, metrics_error)) log_error(metrics_error);
       arm_wake();
     }
     after_commit();
   } catch (const std::exception& e) {
     store_fault("recording the reload", e);
   }
-  sd_notify(0, "READY=1");
+  notifier_.ready();
   notify_status();
 }
 
@@ -458,17 +480,31 @@ void Service::after_commit() {
 void Service::store_fault(const std::string& what, const std::exception& e) {
   if (!faulted_) log_error("store fault while " + what + ": " + e.what() + "; sending is paused until it clears");
   faulted_ = true;
+  if (metrics_) metrics_->store_fault();
 }
 
+// STATUS= is what `systemctl status nudged` shows: pending steps, reminders sent
+// since UTC midnight, and when the source was last polled.
 void Service::notify_status() {
   try {
     auto c = engine_->counts();
-    std::string s = "STATUS=" + std::to_string(c.scheduled) + " pending, " + std::to_string(c.sent) + " sent" +
-                    (faulted_ ? ", STORE FAULT" : "") +
-                    (last_poll_error_.empty() ? "" : ", last poll failed");
-    sd_notify(0, s.c_str());
+    Millis now = clock_.now();
+    std::int64_t sent_today =
+        count_at(*store_, "SELECT COUNT(*) FROM audit WHERE event='sent' AND ts >= ?", now - now % (24 * 3600 * kSecond));
+    notifier_.status(std::to_string(c.scheduled) + " pending, " + std::to_string(sent_today) + " sent today, last poll " +
+                     describe_age(last_poll_ ? now - last_poll_ : -1) + (faulted_ ? ", STORE FAULT" : "") +
+                     (last_poll_error_.empty() ? "" : ", last poll failed"));
   } catch (const std::exception&) {
   }
+}
+
+Metrics::Gauges Service::read_gauges() {
+  Metrics::Gauges g;
+  Millis now = clock_.now();
+  g.pending_steps = engine_->counts().scheduled;
+  g.due_backlog = count_at(*store_, "SELECT COUNT(*) FROM schedule WHERE state='scheduled' AND due_at <= ?", now);
+  if (last_poll_) g.last_poll_age_seconds = static_cast<double>(now - last_poll_) / 1000.0;
+  return g;
 }
 
 }  // namespace nudge

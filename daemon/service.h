@@ -23,6 +23,8 @@
 #include "daemon/audit_mirror.h"
 #include "daemon/channel.h"
 #include "daemon/channel_gate.h"
+#include "daemon/metrics.h"
+#include "daemon/notify.h"
 #include "daemon/source.h"
 
 namespace nudge {
@@ -69,6 +71,7 @@ class Service {
   void after_commit();
   void store_fault(const std::string& what, const std::exception& e);
   void notify_status();
+  Metrics::Gauges read_gauges();
 
   Options options_;
   boost::asio::io_context io_;
@@ -84,6 +87,8 @@ class Service {
   std::map<std::string, std::shared_ptr<Channel>> channels_;
   std::map<std::string, ChannelGate> gates_;  // rate limit, waiting sends, breaker
   std::map<std::string, std::unique_ptr<boost::asio::steady_timer>> gate_timers_;
+  Notifier notifier_{io_};            // sd_notify: READY, RELOADING, STOPPING, STATUS, WATCHDOG
+  std::unique_ptr<Metrics> metrics_;  // /metrics, fed by the audit mirror
 
   struct Completion {
     std::int64_t send_id;
