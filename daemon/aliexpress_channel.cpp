@@ -39,8 +39,25 @@ struct AliexpressChannel::Attempt {
   Store* store;
   bool card;
   SendJob job;
-  SendDone done;
+  SendDone done_once;
+  bool finished = false;
+  void done(Outcome o, const std::string& error) {
+    if (finished) return;
+    finished = true;
+    done_once(o, error);
+  }
 };
+
+// Runs one step of a send; an answer of an unexpected shape (nlohmann throws on
+// a value of the wrong type) ends the send as transient instead of reaching the loop.
+template <class F>
+void AliexpressChannel::guarded(const std::shared_ptr<Attempt>& a, F&& step) {
+  try {
+    step();
+  } catch (const std::exception&) {
+    a->done(Outcome::kTransient, "the gateway's answer had an unexpected shape");
+  }
+}
 
 void AliexpressChannel::send(const SendJob& job, SendDone done) {
   if (job.order_ids.empty()) {
@@ -48,7 +65,6 @@ void AliexpressChannel::send(const SendJob& job, SendDone done) {
     return;
   }
   auto a = std::make_shared<Attempt>(Attempt{&io_, conf_, store_, card_, job, std::move(done)});
-  a->conf.timeout = conf_.timeout;
   if (verify_)
     verify(std::move(a), 0);
   else
@@ -63,30 +79,33 @@ void AliexpressChannel::verify(std::shared_ptr<Attempt> a, size_t i) {
     return;
   }
   nlohmann::json q = {{"order_id", a->job.order_ids[i]}};
-  iop_call(*a->io, a->conf, kFindOrder, {{"param1", q.dump()}}, [a, i](IopResult r) {
-    if (!r.answer) {
-      a->done(failure(r), "verify_before_send: " + r.error);
-      return;
-    }
-    const nlohmann::json* target = nullptr;
-    for (auto it = r.answer->begin(); it != r.answer->end(); ++it)
-      if (it->is_object() && it->contains("result") && (*it)["result"].is_object()) target = &(*it)["result"];
-    if (!target) {
-      a->done(Outcome::kTransient, std::string("verify_before_send: ") + kFindOrder + " answered without a result");
-      return;
-    }
-    auto status = aliexpress::map_status(target->value("order_status", std::string()),
-                                         target->value("end_reason", std::string()));
-    if (!status) {
-      a->done(Outcome::kTransient, "verify_before_send: order " + a->job.order_ids[i] + " has an unknown status");
-      return;
-    }
-    if (*status != OrderStatus::kAwaitingPayment) {
-      a->done(Outcome::kCancelled, to_string(*status));
-      return;
-    }
-    verify(a, i + 1);
-  });
+  iop_call(*a->io, a->conf, kFindOrder, {{"param1", q.dump()}},
+           [a, i](IopResult r) { guarded(a, [&] { on_verified(a, i, r); }); });
+}
+
+void AliexpressChannel::on_verified(std::shared_ptr<Attempt> a, size_t i, const IopResult& r) {
+  if (!r.answer) {
+    a->done(failure(r), "verify_before_send: " + r.error);
+    return;
+  }
+  const nlohmann::json* target = nullptr;
+  for (auto it = r.answer->begin(); it != r.answer->end(); ++it)
+    if (it->is_object() && it->contains("result") && (*it)["result"].is_object()) target = &(*it)["result"];
+  if (!target) {
+    a->done(Outcome::kTransient, std::string("verify_before_send: ") + kFindOrder + " answered without a result");
+    return;
+  }
+  auto status =
+      aliexpress::map_status(target->value("order_status", std::string()), target->value("end_reason", std::string()));
+  if (!status) {
+    a->done(Outcome::kTransient, "verify_before_send: order " + a->job.order_ids[i] + " has an unknown status");
+    return;
+  }
+  if (*status != OrderStatus::kAwaitingPayment) {
+    a->done(Outcome::kCancelled, to_string(*status));
+    return;
+  }
+  verify(a, i + 1);
 }
 
 void AliexpressChannel::resolve_buyer(std::shared_ptr<Attempt> a) {
@@ -111,60 +130,71 @@ void AliexpressChannel::resolve_buyer(std::shared_ptr<Attempt> a) {
     }
   }
   iop_call(*a->io, a->conf, kSessionOpen, {{"buyer_login_id", login}, {"order_id", a->job.order_ids.front()}},
-           [a](IopResult r) {
-             if (!r.answer) {
-               a->done(failure(r), "resolving the buyer id: " + r.error);
-               return;
-             }
-             std::string id = buyer_id_in(*r.answer);
-             if (!all_digits(id)) {
-               a->done(Outcome::kPermanent, std::string(kSessionOpen) + " gave no numeric buyer_id");
-               return;
-             }
-             if (a->store) {
-               try {
-                 auto& ins = a->store->stmt(
-                     "INSERT INTO buyer_ids(shop, login_id, platform_id, at) VALUES(?,?,?,?) "
-                     "ON CONFLICT(shop, login_id) DO UPDATE SET platform_id=excluded.platform_id, at=excluded.at");
-                 ins.bind(1, a->job.shop);
-                 ins.bind(2, a->job.buyer_id);
-                 ins.bind(3, id);
-                 ins.bind(4, static_cast<int64_t>(SystemClock().now()));
-                 ins.exec();
-                 ins.reset();
-               } catch (const std::exception&) {
-                 // Not cached: resolved again next time. The reminder still goes out.
-               }
-             }
-             deliver(a, id);
-           });
+           [a](IopResult r) { guarded(a, [&] { on_resolved(a, r); }); });
+}
+
+void AliexpressChannel::on_resolved(std::shared_ptr<Attempt> a, const IopResult& r) {
+  if (!r.answer) {
+    a->done(failure(r), "resolving the buyer id: " + r.error);
+    return;
+  }
+  std::string id = buyer_id_in(*r.answer);
+  if (!all_digits(id)) {
+    a->done(Outcome::kPermanent, std::string(kSessionOpen) + " gave no numeric buyer_id");
+    return;
+  }
+  if (a->store) {
+    try {
+      auto& ins = a->store->stmt(
+          "INSERT INTO buyer_ids(shop, login_id, platform_id, at) VALUES(?,?,?,?) "
+          "ON CONFLICT(shop, login_id) DO UPDATE SET platform_id=excluded.platform_id, at=excluded.at");
+      ins.bind(1, a->job.shop);
+      ins.bind(2, a->job.buyer_id);
+      ins.bind(3, id);
+      ins.bind(4, static_cast<int64_t>(SystemClock().now()));
+      ins.exec();
+      ins.reset();
+    } catch (const std::exception&) {
+      // Not cached: resolved again next time. The reminder still goes out.
+    }
+  }
+  deliver(a, id);
 }
 
 void AliexpressChannel::deliver(std::shared_ptr<Attempt> a, const std::string& buyer_id) {
   nlohmann::json content;
   content["order_id"] = a->job.order_ids.front();
   if (!a->card) content["txt"] = a->job.subject + "\n" + a->job.body;
-  nlohmann::json dto = {{"buyer_id", std::stoll(buyer_id)},
-                        {"scene_id", 4},
-                        {"template_id", a->card ? 10007 : 1},
-                        {"message_content_dto", content}};
-  iop_call(*a->io, a->conf, kMessageSend, {{"im_send_message_dto", dto.dump()}}, [a](IopResult r) {
-    if (!r.answer) {
-      a->done(failure(r), r.error);
-      return;
-    }
-    const auto& ans = *r.answer;
-    if (ans.contains("result") && ans["result"].is_object()) {
-      const auto& res = ans["result"];
-      for (const char* k : {"is_success", "success"})
-        if (res.contains(k) && res[k] == false) {
-          a->done(Outcome::kPermanent, std::string(kMessageSend) + " refused the message: " +
-                                           res.value("error_msg", res.value("error_message", std::string("(no reason)"))));
-          return;
-        }
-    }
-    a->done(Outcome::kSent, "");
-  });
+  std::int64_t numeric = 0;
+  try {
+    numeric = std::stoll(buyer_id);
+  } catch (const std::exception&) {
+    a->done(Outcome::kPermanent, "buyer id '" + buyer_id + "' is not a number the platform knows");
+    return;
+  }
+  nlohmann::json dto = {
+      {"buyer_id", numeric}, {"scene_id", 4}, {"template_id", a->card ? 10007 : 1}, {"message_content_dto", content}};
+  iop_call(*a->io, a->conf, kMessageSend, {{"im_send_message_dto", dto.dump()}},
+           [a](IopResult r) { guarded(a, [&] { on_sent(a, r); }); });
+}
+
+void AliexpressChannel::on_sent(std::shared_ptr<Attempt> a, const IopResult& r) {
+  if (!r.answer) {
+    a->done(failure(r), r.error);
+    return;
+  }
+  const auto& ans = *r.answer;
+  if (ans.contains("result") && ans["result"].is_object()) {
+    const auto& res = ans["result"];
+    for (const char* k : {"is_success", "success"})
+      if (res.contains(k) && res[k] == false) {
+        a->done(Outcome::kPermanent,
+                std::string(kMessageSend) + " refused the message: " +
+                    res.value("error_msg", res.value("error_message", std::string("(no reason)"))));
+        return;
+      }
+  }
+  a->done(Outcome::kSent, "");
 }
 
 }  // namespace nudge

@@ -22,6 +22,11 @@ class AliexpressChannel final : public Channel {
   static void verify(std::shared_ptr<Attempt> a, size_t i);
   static void resolve_buyer(std::shared_ptr<Attempt> a);
   static void deliver(std::shared_ptr<Attempt> a, const std::string& buyer_id);
+  static void on_verified(std::shared_ptr<Attempt> a, size_t i, const IopResult& r);
+  static void on_resolved(std::shared_ptr<Attempt> a, const IopResult& r);
+  static void on_sent(std::shared_ptr<Attempt> a, const IopResult& r);
+  template <class F>
+  static void guarded(const std::shared_ptr<Attempt>& a, F&& step);
 
   boost::asio::io_context& io_;
   IopConf conf_;

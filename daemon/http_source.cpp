@@ -32,7 +32,7 @@ void HttpSource::fetch(const std::optional<std::string>& cursor, FetchDone done)
   req.ca_file = ca_file_;
   if (!token_.empty()) req.headers["Authorization"] = "Bearer " + token_;
   req.headers["Accept"] = "application/json";
-  http_request(io_, std::move(req), [done = std::move(done)](HttpResponse res) {
+  http_request(io_, std::move(req), [cursor, done = std::move(done)](HttpResponse res) {
     if (!res.error.empty()) {
       done(std::nullopt, "http source: " + res.error);
       return;
@@ -47,6 +47,7 @@ void HttpSource::fetch(const std::optional<std::string>& cursor, FetchDone done)
       done(std::nullopt, "http source: " + error);
       return;
     }
+    if (!page->cursor) page->cursor = cursor;  // no next_cursor: stay where we are
     done(std::move(page), "");
   });
 }
