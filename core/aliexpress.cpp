@@ -64,16 +64,15 @@ std::optional<Millis> pacific_to_utc(const std::string& s) {
   const auto* z = pacific();
   if (!z) return std::nullopt;
   std::istringstream in(s);
-  date::local_time<std::chrono::seconds> local;
+  date::local_time<std::chrono::seconds> local{};
   in >> date::parse("%Y-%m-%d %H:%M:%S", local);
   if (in.fail()) return std::nullopt;
   in >> std::ws;
   if (!in.eof()) return std::nullopt;
+  // info.first is the offset in force before the change: for a time that occurs twice
+  // it gives the earlier instant; for one in the spring gap, the instant just after it.
   auto info = z->get_info(local);
-  std::chrono::seconds offset = info.first.offset;
-  if (info.result == date::local_info::nonexistent) offset = info.first.offset;  // gap: the earlier offset
-  // ambiguous: info.first is the earlier instant (daylight time still in force)
-  auto sys = local.time_since_epoch() - offset;
+  auto sys = local.time_since_epoch() - info.first.offset;
   return std::chrono::duration_cast<std::chrono::milliseconds>(sys).count();
 }
 

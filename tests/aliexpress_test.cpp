@@ -3,6 +3,7 @@
 #include "core/aliexpress.h"
 #include "core/hash.h"
 #include "core/time_util.h"
+#include "daemon/aliexpress_source.h"
 
 using namespace nudge;
 namespace ae = nudge::aliexpress;
@@ -130,4 +131,33 @@ TEST_CASE("base64 decodes what it encodes, and refuses what is not base64") {
   for (const std::string& s : std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\x00\xff\x10", 3)}) CHECK(base64_decode(base64_encode(s)) == s);
   CHECK_FALSE(base64_decode("ab$c"));
   CHECK_FALSE(base64_decode("ab=c"));
+}
+
+TEST_CASE("an AliExpress poll walks both queries page by page, and resumes where a failure left it") {
+  using nudge::AliexpressCursor;
+  const Millis now = 1'800'000'000'000, overlap = 10 * kMinute;
+  SUBCASE("the first poll looks back one overlap") {
+    auto c = AliexpressCursor::next(std::nullopt, now, overlap);
+    CHECK(c.started == now);
+    CHECK(c.since == now - overlap);
+    CHECK(c.query == 0);
+    CHECK(c.page == 1);
+  }
+  SUBCASE("a later poll starts one overlap before the previous one began") {
+    auto c = AliexpressCursor::next(std::to_string(now - kMinute), now, overlap);
+    CHECK(c.since == now - kMinute - overlap);
+  }
+  SUBCASE("a cursor inside a poll names the same page again") {
+    AliexpressCursor mid{now - 5000, now - overlap, 1, 3};
+    auto c = AliexpressCursor::next(mid.to_string(), now, overlap);
+    CHECK(c.started == mid.started);
+    CHECK(c.since == mid.since);
+    CHECK(c.query == 1);
+    CHECK(c.page == 3);
+  }
+  SUBCASE("a garbled cursor starts a fresh poll") {
+    auto c = AliexpressCursor::next(std::string("p|garbage"), now, overlap);
+    CHECK(c.started == now);
+    CHECK(c.query == 0);
+  }
 }
