@@ -115,11 +115,13 @@ TEST_CASE("unpaid AliExpress orders are reminded; paid, cancelled and closed one
                  {order("1001", "es1001", "PLACE_ORDER_SUCCESS", "10.00"),   // a login id: resolved to 9001001
                   order("1002", "2002", "PLACE_ORDER_SUCCESS", "12.00"),     // already numeric
                   order("1003", "de3003", "WAIT_SELLER_SEND_GOODS", "10.00"),
-                  order("1004", "fr4004", "PLACE_ORDER_SUCCESS", "999.00"),  // paid before its step is due
-                  order("1005", "it5005", "PLACE_ORDER_SUCCESS", "999.00"),  // paid, but the list lags
+                  // Placed just now: their step is due in 6 s, and they are paid before that.
+                  order("1004", "fr4004", "PLACE_ORDER_SUCCESS", "999.00", 0),  // seen paid by the poll
+                  order("1005", "it5005", "PLACE_ORDER_SUCCESS", "999.00", 0),  // the list lags: only a re-check sees it
                   order("1006", "pl6006", "FINISH", "10.00"),
                   order("1007", "pt7007", "IN_CANCEL", "10.00")}},
-                {"buyer_ids", {{"es1001", 9001001}}}};
+                // Every buyer resolvable: a reminder that should not go out would reach the fake.
+                {"buyer_ids", {{"es1001", 9001001}, {"fr4004", 9004004}, {"it5005", 9005005}}}};
   state["orders"][5]["end_reason"] = "buyer_pay_timeout";
   Shop shop(state);
   shop.start(", verify_before_send: true");
@@ -159,6 +161,9 @@ TEST_CASE("unpaid AliExpress orders are reminded; paid, cancelled and closed one
     CAPTURE(id);
     CHECK(shop.sent_for(id) == 0);
   }
+  // 1004 was cancelled by the poll before its claim; 1005 got as far as sending, where the re-check stopped it.
+  CHECK(test::audit_count(shop.audit, "sending", "1004") == 0);
+  CHECK(test::audit_count(shop.audit, "sending", "1005") == 1);
   // Why 1004 and 1005 were not reminded, as the operator reads it in the audit.
   for (const auto& e : test::json_lines(shop.audit))
     if (e.value("event", "") == "cancelled") CHECK(e.value("reason", "") == "paid");
