@@ -110,7 +110,7 @@ templates:
 
 }  // namespace
 
-TEST_CASE("unpaid AliExpress orders are reminded; paid, cancelled and closed ones are not") {
+TEST_CASE("unpaid AliExpress orders are reminded, and paid, cancelled and closed ones are not") {
   json state = {{"orders",
                  {order("1001", "es1001", "PLACE_ORDER_SUCCESS", "10.00"),   // a login id: resolved to 9001001
                   order("1002", "2002", "PLACE_ORDER_SUCCESS", "12.00"),     // already numeric
@@ -204,7 +204,7 @@ TEST_CASE("a throttled gateway slows nudged down but loses and duplicates no rem
   shop.check_no_secrets();
 }
 
-TEST_CASE("a gateway that errors, garbles or stalls is retried; a wrong secret is refused by the gateway") {
+TEST_CASE("a gateway that errors, garbles or stalls is retried, and a wrong secret is refused by the gateway") {
   json state = {{"orders", {order("3001", "4001", "PLACE_ORDER_SUCCESS", "10.00")}}, {"mode", "error"}};
   Shop shop(state);
   SUBCASE("errors, bad JSON and a stall, then a healthy gateway") {
