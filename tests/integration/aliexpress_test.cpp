@@ -6,6 +6,8 @@
 #include <csignal>
 #include <set>
 
+#include <SQLiteCpp/SQLiteCpp.h>
+
 #include "core/aliexpress.h"
 #include "core/clock.h"
 #include "integration/servers.h"
@@ -167,6 +169,14 @@ TEST_CASE("unpaid AliExpress orders are reminded, and paid, cancelled and closed
   // Why 1004 and 1005 were not reminded, as the operator reads it in the audit.
   for (const auto& e : test::json_lines(shop.audit))
     if (e.value("event", "") == "cancelled") CHECK(e.value("reason", "") == "paid");
+  // The login id was resolved once, and the numeric id kept in the store for next time.
+  CHECK(shop.calls_with("ok", "/aliexpress/message/session/open") == 1);
+  {
+    SQLite::Database db(shop.dir / "nudge.db", SQLite::OPEN_READONLY);
+    SQLite::Statement q(db, "SELECT platform_id FROM buyer_ids WHERE login_id='es1001'");
+    REQUIRE(q.executeStep());
+    CHECK(q.getColumn(0).getString() == "9001001");
+  }
   CHECK(shop.calls_with("bad_sign") == 0);  // every request was signed right
   CHECK(shop.calls_with("bad_timestamp") == 0);
   CHECK(shop.daemon->running());
@@ -184,7 +194,7 @@ TEST_CASE("a throttled gateway slows nudged down but loses and duplicates no rem
                 // The first 3 list calls and the first 2 sends get ApiCallLimit.
                 {"throttle_first", {{"aliexpress.trade.seller.orderlist.get", 3}, {"/aliexpress/message/send", 2}}}};
   Shop shop(state);
-  shop.start("");
+  shop.start(", message: card");
 
   REQUIRE_MESSAGE(test::eventually([&] { return shop.sent().size() >= 4; }, 25s), test::read_file(shop.log));
   std::this_thread::sleep_for(2s);  // a duplicate would show up by now
@@ -196,6 +206,11 @@ TEST_CASE("a throttled gateway slows nudged down but loses and duplicates no rem
   }
   CHECK(shop.sent_for("2005") == 0);
   CHECK(shop.sent().size() == 4);
+  for (const auto& m : shop.sent()) {  // message: card sends the order card, without text
+    CHECK(m["scene_id"] == 4);
+    CHECK(m["template_id"] == 10007);
+    CHECK(m["txt"].is_null());
+  }
   CHECK(shop.calls_with("throttled", "aliexpress.trade.seller.orderlist.get") == 3);
   CHECK(shop.calls_with("throttled", "/aliexpress/message/send") == 2);
   CHECK(test::audit_count(shop.audit, "retry") == 2);  // the two throttled sends, retried
