@@ -1,9 +1,11 @@
 #include "daemon/http_client.h"
 
+#include <cctype>
 #include <chrono>
 #include <memory>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -135,7 +137,12 @@ asio::awaitable<void> exchange(Stream& stream, beast::tcp_stream& lowest, const 
   http::response_parser<http::string_body> parser;
   parser.body_limit(16 * 1024 * 1024);
   lowest.expires_after(left(deadline));
-  co_await http::async_read(stream, buf, parser, asio::use_awaitable);
+  beast::error_code ec;
+  co_await http::async_read(stream, buf, parser, asio::redirect_error(asio::use_awaitable, ec));
+  // Many servers end a body that has no length by closing the TCP connection without a
+  // TLS close_notify. The body is then complete if the parser accepts the end here.
+  if (ec == asio::ssl::error::stream_truncated) parser.put_eof(ec);
+  if (ec) throw boost::system::system_error(ec);
   fill(out, parser.get());
 }
 

@@ -4,10 +4,13 @@ Authorization: Bearer <--token>; answers the page stored under the request's `cu
 query parameter ("" without one) in --pages, a JSON file re-read on every request:
 {"<cursor>": <answer object, or a string sent as is>}. A wrong token gets 401.
 Each request is appended to --log (JSONL: path, cursor, authorized). Port to --port-file.
+--cert/--key serve HTTPS; --http10 answers HTTP/1.0 without Content-Length and ends
+the body by closing the connection (no TLS close_notify), as simple servers do.
 """
 import argparse
 import json
 import os
+import ssl
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -23,7 +26,10 @@ class Handler(BaseHTTPRequestHandler):
     def reply(self, status, body):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
+        if args.http10:
+            self.close_connection = True
+        else:
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
@@ -46,9 +52,18 @@ def main():
     ap = argparse.ArgumentParser()
     for a in ("--pages", "--token", "--log", "--port-file"):
         ap.add_argument(a, required=True)
+    ap.add_argument("--cert")
+    ap.add_argument("--key")
+    ap.add_argument("--http10", action="store_true")
     args = ap.parse_args()
+    if args.http10:
+        Handler.protocol_version = "HTTP/1.0"
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
+    if args.cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.cert, args.key)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     with open(args.port_file + ".tmp", "w") as f:
         f.write(str(server.server_address[1]))
     os.rename(args.port_file + ".tmp", args.port_file)

@@ -24,18 +24,23 @@ struct Feed {
   test::TempDir dir;
   std::string pages = dir / "pages.json", log = dir / "requests.jsonl";
   std::unique_ptr<test::PythonServer> server;
-  explicit Feed(const json& p) {
+  explicit Feed(const json& p, std::vector<std::string> extra = {}) {
     test::replace_file(pages, p.dump());
-    server = std::make_unique<test::PythonServer>(
-        "feed_server.py", std::vector<std::string>{"--pages", pages, "--token", kToken, "--log", log}, dir / "port",
-        dir / "feed.log");
+    std::vector<std::string> args = {"--pages", pages, "--token", kToken, "--log", log};
+    if (!extra.empty() && extra[0] == "tls") {
+      test::make_ca(dir, "ca", true);
+      extra = {"--cert", dir / "server.pem", "--key", dir / "server.key", "--http10"};
+    }
+    args.insert(args.end(), extra.begin(), extra.end());
+    server = std::make_unique<test::PythonServer>("feed_server.py", args, dir / "port", dir / "feed.log");
   }
 };
 
 std::pair<std::optional<nudge::SourcePage>, std::string> fetch(const std::string& url, const std::string& token,
-                                                               const std::optional<std::string>& cursor) {
+                                                               const std::optional<std::string>& cursor,
+                                                               const std::string& ca_file = "") {
   boost::asio::io_context io;
-  nudge::HttpSource src(io, url, token, "", 2000);
+  nudge::HttpSource src(io, url, token, ca_file, 2000);
   std::pair<std::optional<nudge::SourcePage>, std::string> out;
   int calls = 0;
   src.fetch(cursor, [&](std::optional<nudge::SourcePage> p, std::string e) {
@@ -95,6 +100,19 @@ TEST_CASE("the http source pages through the feed with its cursor and bearer tok
     CHECK_FALSE(p);
     CHECK_FALSE(e.empty());
   }
+}
+
+TEST_CASE("an HTTPS feed whose body ends when the server closes the connection is read whole") {
+  nudge::Millis t = nudge::SystemClock().now() - 60000;
+  json pages;
+  pages[""] = {{"records", json::array({json::parse(order_line("5001", t)), json::parse(order_line("5002", t))})},
+               {"next_cursor", "k2"},
+               {"more", false}};
+  Feed feed(pages, {"tls"});
+  auto [page, error] = fetch(feed.server->url("https") + "/orders", kToken, std::nullopt, feed.dir / "ca.pem");
+  REQUIRE_MESSAGE(page, error);
+  CHECK(page->records.size() == 2);
+  CHECK(page->cursor == "k2");
 }
 
 TEST_CASE("nudged reminds the orders an http feed brings") {

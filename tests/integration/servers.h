@@ -75,4 +75,26 @@ inline void replace_file(const std::string& path, const std::string& text) {
   fs::rename(path + ".tmp", path);
 }
 
+// Runs the openssl CLI; the test stops if it fails.
+inline void openssl(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"/usr/bin/openssl"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = run(argv);
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+}
+
+// A CA (`name`.pem) and, when `server` is set, a certificate it signs for IP 127.0.0.1.
+inline void make_ca(const test::TempDir& dir, const std::string& name, bool server) {
+  openssl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+           dir / (name + ".key"), "-out", dir / (name + ".pem"), "-days", "2", "-subj", "/CN=" + name,
+           "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"});
+  if (!server) return;
+  test::write_file(dir / "ext.cnf", "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+                                    "keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n");
+  openssl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", dir / "server.key",
+           "-out", dir / "server.csr", "-subj", "/CN=127.0.0.1"});
+  openssl({"x509", "-req", "-in", dir / "server.csr", "-CA", dir / (name + ".pem"), "-CAkey", dir / (name + ".key"),
+           "-CAcreateserial", "-out", dir / "server.pem", "-days", "2", "-extfile", dir / "ext.cnf"});
+}
+
 }  // namespace test

@@ -16,27 +16,6 @@ namespace {
 
 const char* kSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-void openssl(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {"/usr/bin/openssl"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  auto r = test::run(argv);
-  REQUIRE_MESSAGE(r.status == 0, r.err);
-}
-
-// A CA (`name`.pem) and, when `server` is set, a certificate it signs for IP 127.0.0.1.
-void make_ca(const test::TempDir& dir, const std::string& name, bool server) {
-  openssl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
-           dir / (name + ".key"), "-out", dir / (name + ".pem"), "-days", "2", "-subj", "/CN=" + name,
-           "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"});
-  if (!server) return;
-  test::write_file(dir / "ext.cnf", "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
-                                    "keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n");
-  openssl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", dir / "server.key",
-           "-out", dir / "server.csr", "-subj", "/CN=127.0.0.1"});
-  openssl({"x509", "-req", "-in", dir / "server.csr", "-CA", dir / (name + ".pem"), "-CAkey", dir / (name + ".key"),
-           "-CAcreateserial", "-out", dir / "server.pem", "-days", "2", "-extfile", dir / "ext.cnf"});
-}
-
 struct Receiver {
   test::TempDir& dir;
   std::string log;
@@ -90,7 +69,7 @@ std::pair<Outcome, std::string> send(const std::string& url, const std::string& 
 
 TEST_CASE("a reminder is POSTed over HTTPS, signed, to a server whose certificate our CA signed") {
   test::TempDir dir;
-  make_ca(dir, "ca", true);
+  test::make_ca(dir, "ca", true);
   Receiver hook(dir, {"--cert", dir / "server.pem", "--key", dir / "server.key"});
   auto [outcome, error] = send(hook.server.url("https") + "/hook", dir / "ca.pem");
   CHECK_MESSAGE(outcome == Outcome::kSent, error);
@@ -117,8 +96,8 @@ TEST_CASE("a reminder is POSTed over HTTPS, signed, to a server whose certificat
 
 TEST_CASE("a server certificate from another CA is refused: a transient failure, nothing delivered") {
   test::TempDir dir;
-  make_ca(dir, "ca", true);
-  make_ca(dir, "other", false);
+  test::make_ca(dir, "ca", true);
+  test::make_ca(dir, "other", false);
   Receiver hook(dir, {"--cert", dir / "server.pem", "--key", dir / "server.key"});
   auto [outcome, error] = send(hook.server.url("https") + "/hook", dir / "other.pem");
   CHECK(outcome == Outcome::kTransient);
@@ -168,7 +147,7 @@ TEST_CASE("receivers that refuse, fail, stall or are not there give the right ou
 
 TEST_CASE("nudged delivers a reminder through an HTTPS webhook channel set up in the policy") {
   test::TempDir dir;
-  make_ca(dir, "ca", true);
+  test::make_ca(dir, "ca", true);
   Receiver hook(dir, {"--cert", dir / "server.pem", "--key", dir / "server.key"});
   test::write_file(dir / "hook_secret", std::string(kSecret) + "\n");
   test::write_file(dir / "nudge.yaml", R"(version: 1
