@@ -46,4 +46,25 @@ std::string base64_encode(std::string_view data) {
   return out;
 }
 
+std::optional<std::string> base64_decode(std::string_view text) {
+  static const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  unsigned bits = 0;
+  int nbits = 0;
+  size_t i = 0;
+  for (; i < text.size() && text[i] != '='; ++i) {
+    auto pos = alphabet.find(text[i]);
+    if (pos == std::string::npos) return std::nullopt;
+    bits = (bits << 6) | static_cast<unsigned>(pos);
+    nbits += 6;
+    if (nbits >= 8) {
+      nbits -= 8;
+      out += static_cast<char>((bits >> nbits) & 0xFF);
+    }
+  }
+  for (; i < text.size(); ++i)
+    if (text[i] != '=') return std::nullopt;
+  return out;
+}
+
 }  // namespace nudge

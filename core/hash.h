@@ -2,6 +2,7 @@
 // Pure functions, safe from any thread.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -11,5 +12,7 @@ std::string sha256_hex(std::string_view data);
 std::string hmac_sha256_hex(std::string_view key, std::string_view data, bool upper = false);
 std::string hmac_sha256_raw(std::string_view key, std::string_view data);
 std::string base64_encode(std::string_view data);
+// Standard alphabet, padding optional; nullopt for anything that is not base64.
+std::optional<std::string> base64_decode(std::string_view text);
 
 }  // namespace nudge

@@ -14,6 +14,8 @@
 #include "core/time_util.h"
 #include "daemon/sendmail_channel.h"
 #include "daemon/smtp_channel.h"
+#include "daemon/aliexpress_channel.h"
+#include "daemon/webhook_channel.h"
 
 namespace nudge {
 
@@ -93,6 +95,34 @@ std::unique_ptr<Channel> make_channel(const ChannelConf& conf, ChannelContext& c
   if (conf.type == "outbox") return std::make_unique<OutboxChannel>(conf.get("dir"));
   if (conf.type == "smtp") return make_smtp_channel(conf, ctx, error);
   if (conf.type == "sendmail") return make_sendmail_channel(conf, ctx, error);
+  if (conf.type == "webhook") {
+    std::string secret;
+    if (!parse_url(conf.get("url"))) {
+      error = "channel '" + conf.name + "': url must be an http:// or https:// URL";
+      return nullptr;
+    }
+    if (!read_secret(ctx.policy, conf.get("secret_file"), ctx.credentials_dir, secret, error)) {
+      error = "channel '" + conf.name + "': " + error;
+      return nullptr;
+    }
+    return std::make_unique<WebhookChannel>(ctx.io, conf.get("url"), secret, conf.get("ca_file"), conf.timeout);
+  }
+  if (conf.type == "aliexpress") {
+    IopConf iop;
+    if (!load_iop_conf(ctx.policy, conf.settings, ctx.credentials_dir, iop, error)) {
+      error = "channel '" + conf.name + "': " + error;
+      return nullptr;
+    }
+    iop.timeout = conf.timeout;
+    std::string message = conf.get("message", "text");
+    if (message != "text" && message != "card") {
+      error = "channel '" + conf.name + "': message must be text or card, not '" + message + "'";
+      return nullptr;
+    }
+    std::string verify = conf.get("verify_before_send", "false");
+    return std::make_unique<AliexpressChannel>(ctx.io, std::move(iop), ctx.store, message == "card",
+                                               verify == "true" || verify == "yes");
+  }
   error = "channel '" + conf.name + "': type '" + conf.type + "' is not available in this build yet";
   return nullptr;
 }

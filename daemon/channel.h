@@ -14,6 +14,7 @@
 
 #include "core/engine.h"
 #include "core/policy.h"
+#include "core/store.h"
 
 namespace nudge {
 
@@ -30,6 +31,7 @@ struct ChannelContext {
   boost::asio::thread_pool& workers;  // for blocking calls (libcurl, sendmail)
   const Policy& policy;
   std::string credentials_dir;        // $CREDENTIALS_DIRECTORY, or empty
+  Store* store = nullptr;             // for channel caches (AliExpress buyer ids); loop thread only
 };
 
 // Builds the channel for `conf`, or returns null with `error` set (missing secret

@@ -73,7 +73,7 @@ bool Service::build_io(const Policy& policy, std::unique_ptr<Source>& source,
   SourceContext sctx{io_, workers_, policy, *store_, options_.credentials_dir};
   source = make_source(policy.source, sctx, error);
   if (!source) return false;
-  ChannelContext cctx{io_, workers_, policy, options_.credentials_dir};
+  ChannelContext cctx{io_, workers_, policy, options_.credentials_dir, store_.get()};
   for (const auto& [name, conf] : policy.channels) {
     auto ch = make_channel(conf, cctx, error);
     if (!ch) return false;

@@ -1,5 +1,13 @@
 #include "daemon/source.h"
 
+#include <algorithm>
+
+#include "core/time_util.h"
+#include "daemon/aliexpress_client.h"
+#include "daemon/aliexpress_source.h"
+#include "daemon/channel.h"
+#include "daemon/http_source.h"
+
 namespace nudge {
 
 void InboxSource::fetch(const std::optional<std::string>& cursor, FetchDone done) {
@@ -39,6 +47,41 @@ std::unique_ptr<Source> make_source(const SourceConf& conf, SourceContext& ctx, 
     } catch (const std::exception&) {
     }
     return std::make_unique<InboxSource>(ctx.store, page);
+  }
+  // Sources have no timeout setting: wait about one poll interval, within reason.
+  Millis timeout = std::clamp(conf.every, 2 * kSecond, 30 * kSecond);
+  if (conf.type == "http") {
+    if (!parse_url(conf.get("url"))) {
+      error = "source: url must be an http:// or https:// URL";
+      return nullptr;
+    }
+    std::string token;
+    if (!conf.get("token_file").empty() &&
+        !read_secret(ctx.policy, conf.get("token_file"), ctx.credentials_dir, token, error)) {
+      error = "source: " + error;
+      return nullptr;
+    }
+    return std::make_unique<HttpSource>(ctx.io, conf.get("url"), token, conf.get("ca_file"), timeout);
+  }
+  if (conf.type == "aliexpress") {
+    IopConf iop;
+    if (!load_iop_conf(ctx.policy, conf.settings, ctx.credentials_dir, iop, error)) {
+      error = "source: " + error;
+      return nullptr;
+    }
+    iop.timeout = timeout;
+    int page = 50;
+    try {
+      page = std::stoi(conf.get("page_size", "50"));
+    } catch (const std::exception&) {
+    }
+    auto overlap = parse_duration(conf.get("overlap", "10m"));
+    if (!overlap) {
+      error = "source: overlap must be a duration like 10m, not '" + conf.get("overlap") + "'";
+      return nullptr;
+    }
+    std::string shop = iop.app_key;
+    return std::make_unique<AliexpressSource>(ctx.io, std::move(iop), shop, page, *overlap);
   }
   error = "source type '" + conf.type + "' is not available in this build yet";
   return nullptr;

@@ -1,0 +1,38 @@
+// The AliExpress channel: sends a payment reminder through the platform's buyer chat
+// (/aliexpress/message/send, scene 4 = automatic payment reminder), as text or as an
+// order card. Resolves buyer login ids to the numeric ids the API wants (cached in the
+// store's buyer_ids table) and can re-check the order right before sending.
+// Use only from the io_context thread.
+#pragma once
+
+#include "core/store.h"
+#include "daemon/aliexpress_client.h"
+#include "daemon/channel.h"
+
+namespace nudge {
+
+class AliexpressChannel final : public Channel {
+ public:
+  AliexpressChannel(boost::asio::io_context& io, IopConf conf, Store* store, bool card, bool verify_before_send)
+      : io_(io), conf_(std::move(conf)), store_(store), card_(card), verify_(verify_before_send) {}
+  void send(const SendJob& job, SendDone done) override;
+
+ private:
+  struct Attempt;
+  static void verify(std::shared_ptr<Attempt> a, size_t i);
+  static void resolve_buyer(std::shared_ptr<Attempt> a);
+  static void deliver(std::shared_ptr<Attempt> a, const std::string& buyer_id);
+  static void on_verified(std::shared_ptr<Attempt> a, size_t i, const IopResult& r);
+  static void on_resolved(std::shared_ptr<Attempt> a, const IopResult& r);
+  static void on_sent(std::shared_ptr<Attempt> a, const IopResult& r);
+  template <class F>
+  static void guarded(const std::shared_ptr<Attempt>& a, F&& step);
+
+  boost::asio::io_context& io_;
+  IopConf conf_;
+  Store* store_;
+  bool card_;
+  bool verify_;
+};
+
+}  // namespace nudge
