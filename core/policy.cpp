@@ -180,7 +180,7 @@ const std::map<std::string, std::set<std::string>> kChannelKeys = {
 const std::map<std::string, std::set<std::string>> kSourceKeys = {
     {"inbox", {"page_size"}},
     {"http", {"url", "token_file", "ca_file"}},
-    {"aliexpress", {"gateway", "app_key", "app_secret_file", "session_file", "page_size", "overlap"}},
+    {"aliexpress", {"gateway", "app_key", "app_secret_file", "session_file", "page_size", "overlap", "shop"}},
 };
 const std::set<std::string> kPathSettings = {"dir", "ca_file", "path"};
 

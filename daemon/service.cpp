@@ -91,7 +91,10 @@ bool Service::setup(std::shared_ptr<const Policy> policy, std::string& error) {
   // Metrics count every event committed from here on, as the mirror writes it.
   metrics_ = std::make_unique<Metrics>(io_, [this] { return read_gauges(); });
   mirror_->set_observer([this](std::string_view line) { metrics_->observe(line); });
-  if (!build_io(*policy_, source_, channels_, error)) return false;
+  if (!build_io(*policy_, source_, channels_, error)) {
+    setup_exit_ = kExitConfig;  // a missing secret or a bad URL is the policy's to fix
+    return false;
+  }
   sync_gates();
   engine_ = std::make_unique<Engine>(*store_, policy_, clock_);
   try {
@@ -126,7 +129,7 @@ int Service::run() {
   std::string error;
   if (!setup(loaded.policy, error)) {
     log_error(error);
-    return kExitCantCreate;
+    return setup_exit_;
   }
   auto c = engine_->counts();
   log_info("nudged " + std::string(kVersion) + " started: policy " + policy_->path + ", store " + policy_->store +

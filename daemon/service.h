@@ -97,6 +97,7 @@ class Service {
   };
   std::vector<Completion> pending_completions_;  // outcomes not yet recorded (store fault)
   int in_flight_ = 0;
+  int setup_exit_ = kExitCantCreate;  // what a failed setup exits with
   bool polling_ = false;
   bool stopping_ = false;
   bool faulted_ = false;

@@ -80,7 +80,9 @@ std::unique_ptr<Source> make_source(const SourceConf& conf, SourceContext& ctx, 
       error = "source: overlap must be a duration like 10m, not '" + conf.get("overlap") + "'";
       return nullptr;
     }
-    std::string shop = iop.app_key;
+    // The shop id the records carry (and the caps are kept per): the policy's `shop`,
+    // by default the app key (one authorised seller per source).
+    std::string shop = conf.get("shop", iop.app_key);
     return std::make_unique<AliexpressSource>(ctx.io, std::move(iop), shop, page, *overlap);
   }
   error = "source type '" + conf.type + "' is not available in this build yet";

@@ -166,3 +166,19 @@ TEST_CASE("orders import reports bad lines by number and still imports the good 
   SQLite::Database db(d.dir / "nudge.db");
   CHECK(db.execAndGet("SELECT COUNT(*) FROM inbox").getInt() == 2);
 }
+
+TEST_CASE("a secret file the policy names but that is missing stops nudged with exit 78, naming the file") {
+  std::string policy = test::seconds_policy();
+  policy.replace(policy.find("  outbox: {type: outbox, dir: outbox}"), 37,
+                 "  outbox: {type: outbox, dir: outbox}\n  hook: {type: webhook, url: \"https://127.0.0.1:1/h\", "
+                 "secret_file: hook_secret}");
+  Daemon d(policy);
+  auto r = test::run({NUDGED_PATH, "--config", d.policy_path});
+  CHECK(r.status == 78);
+  CHECK(r.err.find(d.dir / "hook_secret") != std::string::npos);
+  // With the file in place it starts.
+  test::write_file(d.dir / "hook_secret", "s3cr3t-value\n");
+  d.start();
+  CHECK(d.stop() == 0);
+  CHECK(d.log().find("s3cr3t-value") == std::string::npos);
+}
