@@ -38,8 +38,7 @@ bool read_secret(const Policy& policy, const std::string& name, const std::strin
   return true;
 }
 
-void OutboxChannel::send(const SendJob& job, SendDone done) {
-  namespace fs = std::filesystem;
+nlohmann::ordered_json message_json(const SendJob& job) {
   nlohmann::ordered_json j;
   j["send_id"] = job.send_id;
   j["idempotency_key"] = job.idempotency_key;
@@ -52,6 +51,12 @@ void OutboxChannel::send(const SendJob& job, SendDone done) {
   j["attempt"] = job.attempt;
   j["subject"] = job.subject;
   j["body"] = job.body;
+  return j;
+}
+
+void OutboxChannel::send(const SendJob& job, SendDone done) {
+  namespace fs = std::filesystem;
+  nlohmann::ordered_json j = message_json(job);
   std::string text = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   std::error_code ec;
   fs::create_directories(dir_, ec);

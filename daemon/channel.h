@@ -12,6 +12,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include "core/engine.h"
 #include "core/policy.h"
 #include "core/store.h"
@@ -48,6 +50,10 @@ class OutboxChannel final : public Channel {
  private:
   std::string dir_;
 };
+
+// The message as the outbox and webhook channels hand it over: send id, idempotency
+// key, shop, buyer, orders, step, template, language, attempt, subject, body.
+nlohmann::ordered_json message_json(const SendJob& job);
 
 // Reads a secret file (trailing newline removed). Errors name the file, never its content.
 bool read_secret(const Policy& policy, const std::string& name, const std::string& credentials_dir,

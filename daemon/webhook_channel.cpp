@@ -23,17 +23,7 @@ Outcome webhook_outcome(const HttpResponse& res) {
 }
 
 void WebhookChannel::send(const SendJob& job, SendDone done) {
-  nlohmann::ordered_json j;
-  j["send_id"] = job.send_id;
-  j["idempotency_key"] = job.idempotency_key;
-  j["shop"] = job.shop;
-  j["buyer"] = job.buyer_id;
-  j["orders"] = job.order_ids;
-  j["step"] = job.step;
-  j["template"] = job.tmpl;
-  j["lang"] = job.lang;
-  j["subject"] = job.subject;
-  j["body"] = job.body;
+  nlohmann::ordered_json j = message_json(job);
 
   HttpRequest req;
   req.method = "POST";
