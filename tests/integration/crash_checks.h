@@ -26,6 +26,7 @@ struct CrashFindings {
   int in_doubt_delivered = 0;  // of those, how many had in fact reached the outbox
   int files = 0;              // outbox messages
   int violations = 0;         // failed checks (for the soak script's summary)
+  int mixed_step_messages = 0;  // merged messages carrying orders at different steps
 };
 
 // The audit table, in seq order, as the daemon committed it.
@@ -99,50 +100,77 @@ inline CrashFindings check_after_crashes(Daemon& d, nudge::Millis within, int ma
   }
   f.files = static_cast<int>(files.size());
 
-  // 3. Each (order, step) goes out at most once: in the outbox, in `sending` claims
-  //    (at-most-once channel) and in `sent` events.
-  std::set<std::pair<std::string, std::string>> in_files, claimed, sent_pairs;
-  for (const auto& [id, m] : files)
-    for (const auto& o : m["orders"]) {
-      INFO("order " << o << " step " << m["step"] << " in two outbox files");
-      CHECK(violation(in_files.insert({o.get<std::string>(), m["step"].get<std::string>()}).second));
+  // 3. Each (order, step) goes out at most once. The schedule row (one per order and
+  //    step) names the one send that carried it. A merged message lists several
+  //    orders under the step of its first row, so the audit's "step" cannot be used
+  //    for this; count per order instead: an order must not be in more `sending`
+  //    claims (at-most-once channel), `sent` events or outbox files than it has rows
+  //    carried by sends.
+  SQLite::Database db(db_path, SQLite::OPEN_READONLY);
+  std::map<std::int64_t, std::set<std::string>> orders_of_send;  // from the schedule
+  std::map<std::int64_t, std::set<std::string>> steps_of_send;
+  std::map<std::string, int> rows_claimed, rows_sent;  // per order
+  {
+    SQLite::Statement q(db, "SELECT send_id, order_id, step, state FROM schedule WHERE send_id IS NOT NULL");
+    while (q.executeStep()) {
+      auto id = q.getColumn(0).getInt64();
+      std::string order = q.getColumn(1).getString();
+      orders_of_send[id].insert(order);
+      steps_of_send[id].insert(q.getColumn(2).getString());
+      ++rows_claimed[order];
+      if (q.getColumn(3).getString() == "sent") ++rows_sent[order];
     }
+  }
+  std::map<std::string, int> in_files, in_claims, in_sent;  // per order
+  for (const auto& [id, m] : files) {
+    std::set<std::string> listed;
+    for (const auto& o : m["orders"]) {
+      listed.insert(o.get<std::string>());
+      ++in_files[o.get<std::string>()];
+    }
+    INFO("outbox send " << id << " lists other orders than the schedule says it carried");
+    CHECK(violation(listed == orders_of_send[id]));
+    if (steps_of_send[id].size() > 1) ++f.mixed_step_messages;
+  }
   std::map<std::int64_t, const nlohmann::json*> sending_of;  // send_id -> its first `sending` line
   std::map<std::int64_t, int> sending_count;
   std::set<std::int64_t> in_doubt_ids;
-  std::map<std::pair<std::string, std::string>, std::int64_t> final_seq;  // order -> seq of cancellation (paid)
+  std::map<std::string, std::int64_t> paid_seq;  // order -> seq of its cancellation for payment
   for (const auto& e : events) {
     const std::string ev = e["event"];
     if (ev == "sending") {
       auto id = e["send_id"].get<std::int64_t>();
       sending_of.emplace(id, &e);
       ++sending_count[id];
-      if (at_most_once)
-        for (const auto& o : e["orders"]) {
-          INFO("order " << o << " step " << e["step"] << " claimed twice on an at-most-once channel");
-          CHECK(violation(claimed.insert({o.get<std::string>(), e["step"].get<std::string>()}).second));
-        }
+      for (const auto& o : e["orders"]) ++in_claims[o.get<std::string>()];
     } else if (ev == "sent") {
-      for (const auto& o : e["orders"]) {
-        INFO("order " << o << " step " << e["step"] << " has two `sent` events");
-        CHECK(violation(sent_pairs.insert({o.get<std::string>(), e["step"].get<std::string>()}).second));
-      }
+      for (const auto& o : e["orders"]) ++in_sent[o.get<std::string>()];
     } else if (ev == "in_doubt") {
-      auto id = e["send_id"].get<std::int64_t>();
-      in_doubt_ids.insert(id);
-      // Never re-sent: no `sending` for this send after it became in_doubt.
-      INFO("send " << id << " claimed again after in_doubt");
-      CHECK(violation(sending_count[id] == 1));
+      in_doubt_ids.insert(e["send_id"].get<std::int64_t>());
     } else if (ev == "cancelled" && e["reason"] == "paid" && !e["orders"].empty()) {
-      final_seq.emplace(std::pair{e["orders"][0].get<std::string>(), std::string("paid")}, e["seq"].get<std::int64_t>());
+      paid_seq.emplace(e["orders"][0].get<std::string>(), e["seq"].get<std::int64_t>());
     }
   }
-  // A send claimed after in_doubt would show as a second `sending` after the in_doubt
-  // line; count those too.
-  for (const auto& e : events)
-    if (e["event"] == "sending" && in_doubt_ids.count(e["send_id"].get<std::int64_t>()) &&
-        sending_count[e["send_id"].get<std::int64_t>()] > 1)
-      CHECK(violation(false));
+  for (const auto& [order, n] : in_files) {
+    INFO("order " << order << " is in " << n << " outbox messages but " << rows_claimed[order]
+                  << " of its steps were claimed");
+    CHECK(violation(n <= rows_claimed[order]));
+  }
+  if (at_most_once)
+    for (const auto& [order, n] : in_claims) {
+      INFO("order " << order << " is in " << n << " `sending` claims for " << rows_claimed[order]
+                    << " claimed steps: a step was claimed twice on an at-most-once channel");
+      CHECK(violation(n == rows_claimed[order]));
+    }
+  for (const auto& [order, n] : in_sent) {
+    INFO("order " << order << " is in " << n << " `sent` events for " << rows_sent[order] << " sent steps");
+    CHECK(violation(n == rows_sent[order]));
+  }
+  // in_doubt sends are never claimed again (G4).
+  for (auto id : in_doubt_ids) {
+    INFO("send " << id << " was claimed again after it became in_doubt");
+    CHECK(violation(sending_count[id] == 1));
+  }
 
   // 4. Nothing in the outbox that the store does not know was claimed.
   for (const auto& [id, m] : files) {
@@ -151,7 +179,6 @@ inline CrashFindings check_after_crashes(Daemon& d, nudge::Millis within, int ma
   }
 
   // 5. Every schedule row ended in a final state; every send too; in_doubt audited.
-  SQLite::Database db(db_path, SQLite::OPEN_READONLY);
   {
     SQLite::Statement q(db, "SELECT state, COUNT(*) FROM schedule GROUP BY state");
     while (q.executeStep()) {
@@ -209,7 +236,7 @@ inline CrashFindings check_after_crashes(Daemon& d, nudge::Millis within, int ma
   for (const auto& e : events)
     if (e["event"] == "sending")
       for (const auto& o : e["orders"])
-        if (auto it = final_seq.find({o.get<std::string>(), "paid"}); it != final_seq.end()) {
+        if (auto it = paid_seq.find(o.get<std::string>()); it != paid_seq.end()) {
           INFO("order " << o << " claimed after it was recorded paid");
           CHECK(violation(e["seq"].get<std::int64_t>() < it->second));
         }
