@@ -21,8 +21,10 @@ namespace {
 
 // Orders are scheduled at once and due 3 s after they are placed: time to put a fault
 // in place between the two.
-std::string fault_policy(const std::string& data = "") {
-  return "version: 1\nstore: " + data + "nudge.db\naudit_log: " + data + "audit.jsonl\n" + R"(source: {type: inbox, every: 1s}
+// `store_dir` holds the database, `files_dir` the audit file and the outbox.
+std::string fault_policy(const std::string& store_dir = "", const std::string& files_dir = "") {
+  std::string data = files_dir;
+  return "version: 1\nstore: " + store_dir + "nudge.db\naudit_log: " + data + "audit.jsonl\n" + R"(source: {type: inbox, every: 1s}
 payment: {deadline: 3s, closes_after: 10m, stop_before_close: 1s}
 campaigns:
   - name: default
@@ -31,7 +33,7 @@ campaigns:
       - {name: first, after: 0s, channel: outbox, template: gentle}
 limits: {per_order: 1, per_buyer: [{max: 2, within: 5s}], merge: true}
 channels:
-  outbox: {type: outbox, dir: )" + data + R"(outbox}
+  outbox: {type: outbox, dir: )" + data + R"(outbox, retries: {max: 10, backoff: 1s}}
 templates:
   gentle:
     en: {subject: "Order {{first_order_id}} awaits payment", body: "Hi {{buyer_name}}."}
@@ -82,6 +84,30 @@ void check_outbox_recorded(Daemon& d, const std::string& data_dir) {
   }
 }
 
+// A small tmpfs at `dir`, unmounted (lazily: the daemon may still hold files) when
+// it goes out of scope, after the daemon is stopped.
+struct SmallDisk {
+  std::string dir;
+  Daemon& d;
+  bool mounted = false;
+  SmallDisk(std::string where, Daemon& daemon) : dir(std::move(where)), d(daemon) {
+    test::fs::create_directories(dir);
+    mounted = ::mount("tmpfs", dir.c_str(), "tmpfs", 0, "size=4m") == 0;
+    if (!mounted) MESSAGE("cannot mount a tmpfs here (" << std::strerror(errno) << "); this full-disk case is not run");
+  }
+  ~SmallDisk() {
+    if (!mounted) return;
+    d.proc.reset();  // the daemon first
+    ::umount2(dir.c_str(), MNT_DETACH);
+  }
+  // Fills it up with another file, as a log or a backup would.
+  void fill() {
+    auto r = test::run({"/bin/dd", "if=/dev/zero", "of=" + dir + "/filler", "bs=64k"});
+    CHECK(r.err.find("No space left") != std::string::npos);
+  }
+  void free() { test::fs::remove(dir + "/filler"); }
+};
+
 }  // namespace
 
 TEST_CASE("while the store cannot be written nothing is sent; sending resumes when it can") {
@@ -119,27 +145,14 @@ TEST_CASE("while the store cannot be written nothing is sent; sending resumes wh
 
 TEST_CASE("a full disk pauses sending without losing a line; freeing space resumes it") {
   // A real full disk: the daemon's files on a small tmpfs, filled up by another file.
-  Daemon d(fault_policy("data/"));
+  Daemon d(fault_policy("data/", "data/"));
   std::string data = d.dir / "data";
-  test::fs::create_directories(data);
-  if (::mount("tmpfs", data.c_str(), "tmpfs", 0, "size=4m") != 0) {
-    MESSAGE("cannot mount a tmpfs here (" << std::strerror(errno) << "); the full-disk case is not run");
-    return;
-  }
-  struct Unmount {
-    std::string dir;
-    Daemon& d;
-    ~Unmount() {
-      if (d.proc) d.proc.reset();  // the daemon first: a busy mount cannot go
-      ::umount2(dir.c_str(), MNT_DETACH);
-    }
-  } unmount{data, d};
+  SmallDisk disk(data, d);
+  if (!disk.mounted) return;
   start_piped(d);
   d.import(orders_for(5, "a"));
   REQUIRE(test::eventually([&] { return count_events(d, "scheduled", data) == 5; }, 5s));
-  // Fill the disk.
-  auto fill = test::run({"/bin/dd", "if=/dev/zero", "of=" + data + "/filler", "bs=64k"});
-  CHECK(fill.err.find("No space left") != std::string::npos);
+  disk.fill();
 
   // The steps come due on the full disk: whatever gets out must be recorded.
   std::this_thread::sleep_for(5s);
@@ -147,7 +160,7 @@ TEST_CASE("a full disk pauses sending without losing a line; freeing space resum
   check_outbox_recorded(d, data);
   size_t during = test::count_files(data + "/outbox");
 
-  test::fs::remove(data + "/filler");
+  disk.free();
   CHECK(test::eventually([&] { return test::unfinished_work(data + "/nudge.db") == 0; }, 15s));
   REQUIRE(d.stop() == 0);
   std::string log = d.log();
@@ -160,6 +173,39 @@ TEST_CASE("a full disk pauses sending without losing a line; freeing space resum
   auto f = test::check_after_crashes(d, 5 * nudge::kSecond, 2, true, data);
   CHECK(f.violations == 0);
   CHECK(f.sent + f.in_doubt == 5);
+}
+
+TEST_CASE("a full disk under the audit file and the outbox loses no audit line and no reminder") {
+  // The store has room, the audit file and the outbox do not: claims commit, the
+  // outbox cannot take the message (a transient failure, retried), the audit file
+  // cannot take its lines. Once space is freed the file is cut back to its last whole
+  // line and caught up from the table, and the retries go out.
+  Daemon d(fault_policy("", "data/"));
+  std::string data = d.dir / "data";
+  SmallDisk disk(data, d);
+  if (!disk.mounted) return;
+  // The checks read the audit file and the outbox from the Daemon's folder.
+  test::fs::create_symlink(data + "/audit.jsonl", d.dir / "audit.jsonl");
+  test::fs::create_symlink(data + "/outbox", d.dir / "outbox");
+  start_piped(d);
+  d.import(orders_for(5, "a"));
+  REQUIRE(test::eventually([&] { return count_events(d, "scheduled", d.dir.path()) == 5; }, 5s));
+  disk.fill();
+  REQUIRE(test::eventually([&] { return count_events(d, "retry", d.dir.path()) >= 5; }, 8s));
+  CHECK(d.log().find("writing the audit log") != std::string::npos);
+  CHECK(d.proc->running());
+  CHECK(d.outbox().empty());
+  CHECK(test::read_lines(d.dir / "audit.jsonl").size() < test::audit_table(d.dir / "nudge.db").size());
+
+  disk.free();
+  CHECK(test::eventually([&] { return test::unfinished_work(d.dir / "nudge.db") == 0; }, 30s));
+  CHECK(d.log().find("is writable again; catching it up from the store") != std::string::npos);
+  REQUIRE(d.stop() == 0);
+  CHECK(count_events(d, "failed", d.dir.path()) == 0);
+  auto f = test::check_after_crashes(d, 5 * nudge::kSecond, 2);
+  CHECK(f.violations == 0);
+  CHECK(f.sent == 5);
+  CHECK(d.outbox().size() == 5);
 }
 
 TEST_CASE("a database locked by another process is waited for, not failed on") {
