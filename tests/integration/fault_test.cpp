@@ -108,6 +108,24 @@ struct SmallDisk {
   void free() { test::fs::remove(dir + "/filler"); }
 };
 
+// Another process holding the database's write lock for `seconds`.
+std::unique_ptr<test::Process> hold_write_lock(Daemon& d, int seconds) {
+  std::string marker = d.dir / "locked";
+  test::fs::remove(marker);
+  auto p = std::make_unique<test::Process>(
+      std::vector<std::string>{"/usr/bin/python3", "-c",
+                               "import sqlite3, sys, time\n"
+                               "c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)\n"
+                               "c.execute('BEGIN EXCLUSIVE')\n"
+                               "open(sys.argv[2], 'w').write('x')\n"
+                               "time.sleep(float(sys.argv[3]))\n"
+                               "c.execute('COMMIT')\n",
+                               d.dir / "nudge.db", marker, std::to_string(seconds)},
+      d.dir / "locker.log");
+  REQUIRE(test::eventually([&] { return test::fs::exists(marker); }, 5s));
+  return p;
+}
+
 }  // namespace
 
 TEST_CASE("while the store cannot be written nothing is sent; sending resumes when it can") {
@@ -215,25 +233,34 @@ TEST_CASE("a database locked by another process is waited for, not failed on") {
   REQUIRE(test::eventually([&] { return count_events(d, "scheduled", d.dir.path()) == 3; }, 5s));
   // Another process takes the write lock for 5 s (busy_timeout is 10 s); the steps come
   // due while it holds it.
-  std::string marker = d.dir / "locked";
-  test::Process locker({"/usr/bin/python3", "-c",
-                        "import sqlite3, sys, time\n"
-                        "c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)\n"
-                        "c.execute('BEGIN EXCLUSIVE')\n"
-                        "open(sys.argv[2], 'w').write('x')\n"
-                        "time.sleep(5)\n"
-                        "c.execute('COMMIT')\n",
-                        d.dir / "nudge.db", marker},
-                       d.dir / "locker.log");
-  REQUIRE(test::eventually([&] { return test::fs::exists(marker); }, 5s));
+  auto locker = hold_write_lock(d, 5);
   auto locked_at = std::chrono::steady_clock::now();
-  REQUIRE(locker.wait(10s) == 0);
+  REQUIRE(locker->wait(10s) == 0);
   CHECK(std::chrono::steady_clock::now() - locked_at > 4s);
   CHECK(test::eventually([&] { return d.outbox().size() == 3; }, 5s));
   CHECK(d.proc->running());
   REQUIRE(d.stop() == 0);
   CHECK(d.log().find("store fault") == std::string::npos);
   CHECK(count_events(d, "failed", d.dir.path()) == 0);
+  auto f = test::check_after_crashes(d, 5 * nudge::kSecond, 2);
+  CHECK(f.violations == 0);
+  CHECK(f.sent == 3);
+}
+
+TEST_CASE("a lock held longer than busy_timeout pauses sending, which resumes by itself") {
+  Daemon d(fault_policy());
+  d.start();
+  d.import(orders_for(3, "a"));
+  REQUIRE(test::eventually([&] { return count_events(d, "scheduled", d.dir.path()) == 3; }, 5s));
+  auto locker = hold_write_lock(d, 13);
+  REQUIRE(test::eventually([&] { return d.log().find("store fault") != std::string::npos; }, 13s));
+  CHECK(d.log().find("database is locked; sending is paused") != std::string::npos);
+  CHECK(d.outbox().empty());
+  REQUIRE(locker->wait(15s) == 0);
+  CHECK(test::eventually([&] { return d.outbox().size() == 3; }, 12s));
+  CHECK(d.log().find("store is writable again; sending resumes") != std::string::npos);
+  CHECK(d.proc->running());
+  REQUIRE(d.stop() == 0);
   auto f = test::check_after_crashes(d, 5 * nudge::kSecond, 2);
   CHECK(f.violations == 0);
   CHECK(f.sent == 3);
