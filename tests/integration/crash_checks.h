@@ -25,6 +25,7 @@ struct CrashFindings {
   int in_doubt = 0;           // sends recorded `in_doubt`
   int in_doubt_delivered = 0;  // of those, how many had in fact reached the outbox
   int files = 0;              // outbox messages
+  int leftover_tmp = 0;       // temporary outbox files left by a kill between write and rename
   int violations = 0;         // failed checks (for the soak script's summary)
   int mixed_step_messages = 0;  // merged messages carrying orders at different steps
 };
@@ -84,6 +85,7 @@ inline CrashFindings check_after_crashes(Daemon& d, nudge::Millis within, int ma
     if (name[0] == '.') {
       INFO("leftover " << name);
       CHECK(violation(it->path().extension() == ".tmp"));
+      ++f.leftover_tmp;
       continue;
     }
     INFO("outbox file " << name);

@@ -97,7 +97,8 @@ TEST_CASE("nudged killed at random moments keeps every buyer under its cap and r
   auto f = test::check_after_crashes(d, 5 * nudge::kSecond, 2);
   MESSAGE("kill test: " << kills << " SIGKILLs, " << imported << " orders; " << f.files << " outbox messages, "
                         << f.sent << " sent, " << f.in_doubt << " in_doubt (" << f.in_doubt_delivered
-                        << " of them had reached the outbox), " << f.violations << " violations; "
+                        << " of them had reached the outbox), " << f.leftover_tmp << " leftover .tmp files, "
+                        << f.violations << " violations; "
                         << f.mixed_step_messages << " merged messages carried orders at different steps");
   CHECK(f.sent > 0);
   CHECK(f.violations == 0);
