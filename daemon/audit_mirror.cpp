@@ -121,25 +121,71 @@ bool AuditMirror::open(Store& store, std::string& error) {
   sink_->frontend->set_filter(channel_kw == "audit");
   sink_->frontend->set_formatter(bl::expressions::stream << bl::expressions::smessage);
   bl::core::get()->add_sink(sink_->frontend);
+  good_size_ = fs::file_size(path_, ec);
+  if (ec) good_size_ = 0;
+  good_seq_ = last_seq_;
   catch_up(store);
   return true;
 }
 
 int AuditMirror::catch_up(Store& store) {
   if (!sink_) return 0;
+  if (failing_ && !restart_stream()) return 0;
   int n = 0;
+  bool failed = false;
   auto& q = store.stmt("SELECT seq, line FROM audit WHERE seq > ? ORDER BY seq");
   q.bind(1, static_cast<int64_t>(last_seq_));
   while (q.executeStep()) {
     std::string line = q.getColumn(1).getString();
     BOOST_LOG(sink_->logger) << line;
+    // auto_flush: a write that failed (disk full, EFBIG) shows on the stream now.
+    if (!sink_->stream->good()) {
+      failed = true;
+      break;
+    }
     last_seq_ = q.getColumn(0).getInt64();
     if (observer_) observer_(line);
     ++n;
   }
   q.reset();
-  if (n > 0 && !sink_->stream->good()) log_error("writing the audit log " + path_ + " failed; lines stay in the store");
+  if (failed) {
+    if (!failing_)
+      log_error("writing the audit log " + path_ + " failed (" + std::strerror(errno) +
+                "); its lines stay in the store and are written when the file can grow again");
+    failing_ = true;
+    return n;
+  }
+  if (n > 0) {
+    std::error_code ec;
+    auto size = std::filesystem::file_size(path_, ec);
+    if (!ec) {
+      good_size_ = size;
+      good_seq_ = last_seq_;
+    }
+  }
   return n;
+}
+
+// After a failed write the ofstream stays failed, and may hold part of a line. Close
+// it (closing may write what it still held), cut the file back to the last write that
+// went through, and append from there with a fresh stream. Returns false while the
+// file cannot be opened.
+bool AuditMirror::restart_stream() {
+  {
+    auto backend = sink_->frontend->locked_backend();
+    backend->remove_stream(sink_->stream);
+  }
+  sink_->stream.reset();
+  std::error_code ec;
+  auto size = std::filesystem::file_size(path_, ec);
+  if (!ec && size > good_size_) std::filesystem::resize_file(path_, good_size_, ec);
+  last_seq_ = good_seq_;
+  sink_->stream = boost::make_shared<std::ofstream>(path_, std::ios::app | std::ios::binary);
+  sink_->frontend->locked_backend()->add_stream(sink_->stream);
+  if (!*sink_->stream) return false;
+  failing_ = false;
+  log_info("the audit log " + path_ + " is writable again; catching it up from the store");
+  return true;
 }
 
 bool AuditMirror::reopen(Store& store, std::string& error) {
@@ -165,6 +211,12 @@ bool AuditMirror::reopen(Store& store, std::string& error) {
     backend->add_stream(stream);
   }
   sink_->stream = stream;
+  // A new file (after logrotate): a failed write is cut back to its current end.
+  std::error_code ec;
+  good_size_ = std::filesystem::file_size(path_, ec);
+  if (ec) good_size_ = 0;
+  good_seq_ = last_seq_;
+  failing_ = false;
   return true;
 }
 

@@ -25,6 +25,8 @@ class AuditMirror {
   bool open(Store& store, std::string& error);
 
   // Appends every audit row newer than the last one written. Returns lines written.
+  // A failed write (disk full) stops there; the next call cuts the file back to its
+  // last whole line and goes on from the row after it.
   int catch_up(Store& store);
 
   // Closes and reopens the file at the same path (after logrotate moved it away).
@@ -40,8 +42,14 @@ class AuditMirror {
 
  private:
   struct Sink;
+  bool restart_stream();
   std::string path_;
   std::int64_t last_seq_ = 0;
+  // The file's size and last seq after the last write known to have gone through:
+  // where a failed write is cut back to.
+  std::uintmax_t good_size_ = 0;
+  std::int64_t good_seq_ = 0;
+  bool failing_ = false;
   std::unique_ptr<Sink> sink_;
   Observer observer_;
 };

@@ -93,6 +93,13 @@ void OutboxChannel::send(const SendJob& job, SendDone done) {
     done(Outcome::kTransient, "cannot rename into " + final_path + ": " + err);
     return;
   }
+  // The rename is durable only once the folder is synced: without it a power loss
+  // after `sent` is committed (synchronous=FULL) could lose the message. The file is
+  // in place either way, so a failure here does not make the send fail.
+  if (int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
   done(Outcome::kSent, "");
 }
 

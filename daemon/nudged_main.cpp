@@ -1,4 +1,5 @@
 // nudged: the reminder daemon. See README.md and docs/operations.md.
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -56,6 +57,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   nudge::init_logging(verbose);
+  // A file size limit (RLIMIT_FSIZE, systemd's LimitFSIZE=) must be a store fault like
+  // a full disk (writes fail with EFBIG, sending pauses), not a silent death by SIGXFSZ.
+  std::signal(SIGXFSZ, SIG_IGN);
   const char* creds = std::getenv("CREDENTIALS_DIRECTORY");
   try {
     nudge::Service service({config, creds ? creds : ""});

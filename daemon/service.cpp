@@ -23,14 +23,18 @@ namespace nudge {
 //  - After every commit the audit mirror catches up with the table.
 // Store faults (disk full, read-only file, lock timeouts) stop claiming and sending:
 // nothing is sent that cannot be recorded. Outcomes that could not be recorded are
-// kept in memory and written when the store works again.
+// kept in memory and written when the store works again. While faulted, the wake
+// timer and the poll retry every kFaultRetry; the first write that commits again
+// (store_ok) logs that sending resumes.
 //
 // Shutdown (SIGTERM/SIGINT): stop polling and claiming, cancel the timers, let sends
 // in flight report (bounded by an exit timer), write `stopped`, let run() return.
 
 namespace {
 constexpr Millis kMaxWake = 60 * kSecond;    // re-check at least this often
-constexpr Millis kFaultRetry = 5 * kSecond;  // after a store fault
+// After a store fault: a failed write is cheap, so retry often and resume soon after
+// the fault clears (a lock is already waited for by busy_timeout, 10 s).
+constexpr Millis kFaultRetry = 1 * kSecond;
 constexpr int kBatch = 200;
 constexpr auto kExitGrace = std::chrono::milliseconds(4000);
 
@@ -291,7 +295,7 @@ void Service::on_page(std::optional<SourcePage> page, const std::string& error) 
                  " status changes, " + std::to_string(r.rejected) + " rejected, " + std::to_string(r.planned_steps) +
                  " steps planned, " + std::to_string(r.cancelled_steps) + " cancelled");
       if (page->more) next = 0;
-      faulted_ = false;
+      store_ok();
       after_commit();
       arm_wake();
     } catch (const std::exception& e) {
@@ -312,7 +316,9 @@ void Service::arm_wake() {
     store_fault("finding the next due step", e);
     delay = kFaultRetry;
   }
-  if (faulted_) delay = std::max(delay, kFaultRetry);
+  // While faulted, or with outcomes still to record, try again every kFaultRetry:
+  // neither sooner (no spinning on a broken store) nor later (resume soon after).
+  if (faulted_ || !pending_completions_.empty()) delay = kFaultRetry;
   wake_timer_.expires_after(std::chrono::milliseconds(delay));
   wake_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (!ec) on_wake();
@@ -323,9 +329,11 @@ void Service::on_wake() {
   if (stopping_) return;
   std::vector<SendJob> jobs;
   try {
+    bool wrote = !pending_completions_.empty();
     flush_completions();
     jobs = engine_->claim_due(kBatch);
-    faulted_ = false;
+    // Only a commit proves the store writable again; an empty claim writes nothing.
+    if (wrote || !jobs.empty()) store_ok();
   } catch (const std::exception& e) {
     store_fault("claiming due reminders", e);
     arm_wake();
@@ -455,6 +463,7 @@ void Service::finish_send(std::int64_t send_id, Outcome outcome, const std::stri
   pending_completions_.push_back({send_id, outcome, error});
   try {
     flush_completions();
+    store_ok();
     after_commit();
   } catch (const std::exception& e) {
     store_fault("recording a send's outcome", e);
@@ -484,6 +493,16 @@ void Service::store_fault(const std::string& what, const std::exception& e) {
   if (!faulted_) log_error("store fault while " + what + ": " + e.what() + "; sending is paused until it clears");
   faulted_ = true;
   if (metrics_) metrics_->store_fault();
+}
+
+// A write committed: if the store was faulted, say that it works again.
+void Service::store_ok() {
+  if (!faulted_) return;
+  faulted_ = false;
+  log_info("store is writable again; sending resumes" +
+           (pending_completions_.empty() ? std::string() : " (" + std::to_string(pending_completions_.size()) +
+                                                               " outcomes still to record)"));
+  notify_status();
 }
 
 // STATUS= is what `systemctl status nudged` shows: pending steps, reminders sent

@@ -70,6 +70,7 @@ class Service {
   void begin_shutdown();
   void after_commit();
   void store_fault(const std::string& what, const std::exception& e);
+  void store_ok();
   void notify_status();
   Metrics::Gauges read_gauges();
 
