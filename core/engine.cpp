@@ -552,9 +552,16 @@ void Engine::claim_buyer(const std::string& shop, const std::string& buyer, std:
       u.exec();
       ids.push_back(r.order_id);
     }
+    // A merged message carries its first order's step; when its orders are at
+    // different steps, say which is which, so that no order looks reminded twice.
+    std::string steps;
+    for (auto& r : msg)
+      if (r.step != first.step) steps = "steps:";
+    if (!steps.empty())
+      for (auto& r : msg) steps += " " + r.order_id + "=" + r.step;
     append_audit(store_, now, {.event = "sending", .shop = shop, .buyer = buyer, .orders = ids, .step = first.step,
                                .channel = first.channel, .tmpl = in.tmpl, .lang = text.lang, .attempt = 1,
-                               .send_id = send_id});
+                               .send_id = send_id, .detail = steps});
     SendJob job{.send_id = send_id, .shop = shop, .buyer_id = buyer, .buyer_name = o.buyer_name,
                 .buyer_email = o.email, .order_ids = ids, .step = first.step, .channel = first.channel,
                 .tmpl = in.tmpl, .lang = text.lang, .attempt = 1, .idempotency_key = key,

@@ -355,3 +355,17 @@ TEST_CASE("a clock that moves during a decision never defers a reminder without 
   CHECK(jobs.size() == 2);
   CHECK(store->db().execAndGet("SELECT COUNT(*) FROM audit WHERE event='deferred'").getInt() == 0);
 }
+
+TEST_CASE("a merged message of orders at different steps names each order's step in its audit line") {
+  EngineFixture f(test::base_policy("limits: {per_order: 2, per_buyer: [{max: 1, within: 1h}], merge: true}"));
+  f.add({.id = "o1", .placed = T0 - 24 * kHour});  // its second step is due at T0 + 2h too
+  f.add({.id = "o2", .placed = T0});
+  f.clock.set(T0 - 22 * kHour);
+  REQUIRE(f.engine->claim_due().size() == 1);  // o1's first step, alone
+  f.clock.set(T0 + 2 * kHour);
+  auto jobs = f.engine->claim_due();
+  REQUIRE(jobs.size() == 1);
+  CHECK(jobs[0].order_ids == std::vector<std::string>{"o2", "o1"});
+  auto line = f.store->db().execAndGet("SELECT line FROM audit WHERE event='sending' ORDER BY seq DESC LIMIT 1").getString();
+  CHECK(line.find("\"detail\":\"steps: o2=first o1=second\"") != std::string::npos);
+}
