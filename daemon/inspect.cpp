@@ -24,7 +24,6 @@ std::int64_t count(Store& s, const std::string& sql, std::int64_t bind = 0, bool
   return q.executeStep() ? q.getColumn(0).getInt64() : 0;
 }
 
-std::string when(Millis t) { return t ? format_instant(t) : "never"; }
 
 std::string ago(Millis now, Millis t) {
   if (!t) return "never";
