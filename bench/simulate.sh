@@ -12,5 +12,4 @@ echo "feed: $(wc -l < "$tmp/feed.jsonl") records ($n orders over $days days)"
 /usr/bin/time -f "wall %e s, peak RSS %M KiB" build/nudgectl --config bench/policy.yaml simulate \
   --orders "$tmp/feed.jsonl" > "$tmp/events.jsonl" 2> "$tmp/summary.txt" || { cat "$tmp/summary.txt"; exit 1; }
 grep -v '^/' "$tmp/summary.txt" | grep -v 'rejected on purpose' | sed -n '/^simulated/,$p'
-tail -1 "$tmp/summary.txt"
 echo "events: $(wc -l < "$tmp/events.jsonl") audit lines"
