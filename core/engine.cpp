@@ -597,6 +597,20 @@ Millis Engine::buyer_allowed_at(const std::string& shop, const std::string& buye
   return allowed_at;
 }
 
+std::vector<Engine::SendRow> Engine::send_rows(std::int64_t send_id) {
+  std::vector<SendRow> rows;
+  auto& q = store_.stmt(
+      "SELECT s.id, s.order_id, s.campaign, s.step, o.status, o.buyer_country, o.buyer_tz, o.buyer_email, o.closes_at "
+      "FROM schedule s JOIN orders o ON o.shop=s.shop AND o.order_id=s.order_id WHERE s.send_id=? ORDER BY s.id");
+  q.bind(1, static_cast<int64_t>(send_id));
+  while (q.executeStep())
+    rows.push_back({q.getColumn(0).getInt64(), q.getColumn(1).getString(), q.getColumn(2).getString(),
+                    q.getColumn(3).getString(), q.getColumn(4).getString(), q.getColumn(5).getString(),
+                    q.getColumn(6).getString(), q.getColumn(7).getString(), q.getColumn(8).getInt64()});
+  q.reset();
+  return rows;
+}
+
 SendJob Engine::load_job(std::int64_t send_id) {
   SendJob job;
   auto& q = store_.stmt(
@@ -633,21 +647,8 @@ std::optional<SendJob> Engine::claim_retry(std::int64_t send_id) {
   Millis now = clock_.now();
   SendJob job = load_job(send_id);
   // G2: a retry is a new delivery; re-check every order first.
-  struct Row {
-    std::int64_t id;
-    std::string order_id, status, country, tz;
-    Millis closes_at;
-  };
-  std::vector<Row> rows;
-  auto& q = store_.stmt(
-      "SELECT s.id, s.order_id, o.status, o.buyer_country, o.buyer_tz, o.closes_at FROM schedule s JOIN orders o "
-      "ON o.shop=s.shop AND o.order_id=s.order_id WHERE s.send_id=?");
-  q.bind(1, static_cast<int64_t>(send_id));
-  while (q.executeStep())
-    rows.push_back({q.getColumn(0).getInt64(), q.getColumn(1).getString(), q.getColumn(2).getString(),
-                    q.getColumn(3).getString(), q.getColumn(4).getString(), q.getColumn(5).getInt64()});
-  q.reset();
-  bool all_awaiting = std::all_of(rows.begin(), rows.end(), [](const Row& r) { return r.status == "awaiting_payment"; });
+  std::vector<SendRow> rows = send_rows(send_id);
+  bool all_awaiting = std::all_of(rows.begin(), rows.end(), [](const SendRow& r) { return r.status == "awaiting_payment"; });
   Millis stop = rows.empty() ? 0 : rows.front().closes_at - policy_->payment.stop_before_close;
   for (const auto& r : rows) stop = std::min(stop, r.closes_at - policy_->payment.stop_before_close);
   if (!all_awaiting || now > stop) {
@@ -809,20 +810,7 @@ void Engine::complete(std::int64_t send_id, Outcome outcome, const std::string& 
 // reach the buyer, at once; without one, it has failed.
 void Engine::fall_to_next_channel(std::int64_t send_id, const SendJob& job, const std::string& reason) {
   Millis now = clock_.now();
-  struct Row {
-    std::int64_t id;
-    std::string order_id, campaign, step, email;
-  };
-  std::vector<Row> rows;
-  auto& q = store_.stmt(
-      "SELECT s.id, s.order_id, s.campaign, s.step, o.buyer_email FROM schedule s JOIN orders o ON o.shop=s.shop "
-      "AND o.order_id=s.order_id WHERE s.send_id=?");
-  q.bind(1, static_cast<int64_t>(send_id));
-  while (q.executeStep())
-    rows.push_back({q.getColumn(0).getInt64(), q.getColumn(1).getString(), q.getColumn(2).getString(),
-                    q.getColumn(3).getString(), q.getColumn(4).getString()});
-  q.reset();
-  for (const auto& r : rows) {
+  for (const auto& r : send_rows(send_id)) {
     const Step* step = find_step(*policy_, r.campaign, r.step);
     int next = -1;
     if (step) {

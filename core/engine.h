@@ -95,6 +95,12 @@ class Engine {
  private:
   struct DueRow;
   struct OrderInfo;
+  struct SendRow {  // one order of a send, with what a retry or a fallback needs
+    std::int64_t id;
+    std::string order_id, campaign, step, status, country, tz, email;
+    Millis closes_at;
+  };
+  std::vector<SendRow> send_rows(std::int64_t send_id);
   void plan_order(const OrderRecord& o, Millis closes_at, IngestResult& r);
   int cancel_order_steps(const std::string& shop, const std::string& order_id, const std::string& buyer,
                          const std::string& reason);
