@@ -214,7 +214,9 @@ TEST_CASE("a full disk under the audit file and the outbox loses no audit line a
   CHECK(test::read_lines(d.dir / "audit.jsonl").size() < test::audit_table(d.dir / "nudge.db").size());
 
   disk.free();
-  CHECK(test::eventually([&] { return test::unfinished_work(d.dir / "nudge.db") == 0; }, 30s));
+  // Five failures in a row may have paused the outbox channel (30 s, then 60 s while
+  // it keeps failing): the retries wait for the pause to end.
+  CHECK(test::eventually([&] { return test::unfinished_work(d.dir / "nudge.db") == 0; }, 100s));
   CHECK(d.log().find("is writable again; catching it up from the store") != std::string::npos);
   REQUIRE(d.stop() == 0);
   CHECK(count_events(d, "failed", d.dir.path()) == 0);
