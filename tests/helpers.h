@@ -20,6 +20,13 @@ namespace test {
 
 namespace fs = std::filesystem;
 
+// The top of a seconds-scale policy for tests that run the real nudged: store and
+// audit file in the policy's folder, the inbox polled every second, a 1 s payment
+// deadline. Campaigns, limits, channels and templates follow.
+inline constexpr const char* kSecondsHead =
+    "version: 1\nstore: nudge.db\naudit_log: audit.jsonl\nsource: {type: inbox, every: 1s}\n"
+    "payment: {deadline: 1s, closes_after: 10m, stop_before_close: 1s}\n";
+
 class TempDir {
  public:
   TempDir() {

@@ -20,12 +20,7 @@ using test::now_ms;
 namespace {
 
 std::string kill_policy() {
-  return R"(version: 1
-store: nudge.db
-audit_log: audit.jsonl
-source: {type: inbox, every: 1s}
-payment: {deadline: 1s, closes_after: 10m, stop_before_close: 1s}
-campaigns:
+  return std::string(test::kSecondsHead) + R"(campaigns:
   - name: default
     match: {}
     steps:

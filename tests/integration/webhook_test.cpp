@@ -150,12 +150,7 @@ TEST_CASE("nudged delivers a reminder through an HTTPS webhook channel set up in
   test::make_ca(dir, "ca", true);
   Receiver hook(dir, {"--cert", dir / "server.pem", "--key", dir / "server.key"});
   test::write_file(dir / "hook_secret", std::string(kSecret) + "\n");
-  test::write_file(dir / "nudge.yaml", R"(version: 1
-store: nudge.db
-audit_log: audit.jsonl
-source: {type: inbox, every: 1s}
-payment: {deadline: 1s, closes_after: 10m, stop_before_close: 1s}
-campaigns:
+  test::write_file(dir / "nudge.yaml", std::string(test::kSecondsHead) + R"(campaigns:
   - name: default
     match: {}
     steps:
