@@ -653,7 +653,6 @@ std::optional<SendJob> Engine::claim_retry(std::int64_t send_id) {
   for (const auto& r : rows) stop = std::min(stop, r.closes_at - policy_->payment.stop_before_close);
   if (!all_awaiting || now > stop) {
     // Cancel this send; orders still awaiting go back to the schedule for a fresh claim.
-    std::string reason = now > stop ? "too_close_to_close" : "paid";
     auto& s = store_.stmt("UPDATE sends SET state='cancelled', updated_at=? WHERE id=?");
     s.bind(1, static_cast<int64_t>(now));
     s.bind(2, static_cast<int64_t>(send_id));
@@ -682,7 +681,6 @@ std::optional<SendJob> Engine::claim_retry(std::int64_t send_id) {
                                    .due = now});
       }
     }
-    (void)reason;
     return std::nullopt;
   }
   if (policy_->limits.quiet_hours && !rows.empty()) {
