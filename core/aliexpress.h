@@ -1,12 +1,19 @@
 // The pure parts of the AliExpress (IOP) Open Platform: request signing, order
-// status mapping, US Pacific time, and turning an order DTO into a feed record.
+// status mapping, US Pacific time, and strict readers of the gateway's answers.
 // The daemon's aliexpress source and channel do the I/O around these.
+//
+// Every reader checks the documented shape (sources: the official IOP Java SDK's
+// generated classes, named at each reader; docs/channels.md lists them) and fails
+// with the path of the first field it cannot read ("...result.target_list
+// .aeop_order_item_dto[3].order_status is missing"), never with a silent "nothing".
 // Pure functions, safe from any thread.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -16,6 +23,11 @@
 namespace nudge::aliexpress {
 
 inline constexpr const char* kDefaultGateway = "https://api-sg.aliexpress.com";
+inline constexpr const char* kOrderList = "aliexpress.trade.seller.orderlist.get";
+inline constexpr const char* kFindOrder = "aliexpress.trade.new.redefining.findorderbyid";
+inline constexpr const char* kSessionOpen = "/aliexpress/message/session/open";
+inline constexpr const char* kMessageSend = "/aliexpress/message/send";
+inline constexpr const char* kTokenRefresh = "/auth/token/refresh";
 
 // The IOP signature: parameters sorted by key (except `sign`), key+value joined with
 // no separator, prefixed by `api_path` for /rest APIs ("/aliexpress/message/send"),
@@ -23,10 +35,12 @@ inline constexpr const char* kDefaultGateway = "https://api-sg.aliexpress.com";
 std::string sign(const std::string& api_path, const std::map<std::string, std::string>& params,
                  const std::string& app_secret);
 
-// PLACE_ORDER_SUCCESS -> awaiting payment; shipped/finished -> paid; IN_CANCEL or a
-// FINISH ended by a cancel -> cancelled; a FINISH ended by the payment timeout or a
-// close -> closed. nullopt for a status this code does not know.
-std::optional<OrderStatus> map_status(const std::string& order_status, const std::string& end_reason);
+// PLACE_ORDER_SUCCESS -> awaiting payment; paid states -> paid; IN_CANCEL (the buyer
+// asked to cancel) -> cancelled; FINISH ended by the payment timeout or a close ->
+// closed, by a cancel -> cancelled, any other end of an order never paid
+// (fund_status NOT_PAY) -> closed, else paid. nullopt for a status this code does not know.
+std::optional<OrderStatus> map_status(const std::string& order_status, const std::string& end_reason,
+                                      const std::string& fund_status = "");
 
 // "yyyy-MM-dd HH:mm:ss" in America/Los_Angeles <-> UTC milliseconds. A wall time that
 // occurs twice (the autumn DST change) is read as the earlier instant; one that never
@@ -34,9 +48,57 @@ std::optional<OrderStatus> map_status(const std::string& order_status, const std
 std::optional<Millis> pacific_to_utc(const std::string& text);
 std::string utc_to_pacific(Millis t);
 
-// One order DTO from aliexpress.trade.seller.orderlist.get (or findorderbyid) as a
-// feed record of `shop`. `now` anchors closes_at (now + timeout_left_time).
-FeedRecord order_record(const nlohmann::json& dto, const std::string& shop, Millis now);
+// One page of aliexpress.trade.seller.orderlist.get
+// (AliexpressTradeSellerOrderlistGetResponse -> AeopPageResultDTO -> target_list of
+// AeopOrderItemDTO, listed under "aeop_order_item_dto").
+struct OrderListPage {
+  std::vector<FeedRecord> records;  // every item as an order record of `shop`
+  std::int64_t total_count = 0, total_page = 0;
+  std::string error;                // set: nothing of this page may be used
+};
+OrderListPage read_order_list(const nlohmann::json& answer, const std::string& shop, int current_page,
+                              Millis now);
+
+// findorderbyid's target (AeopTpOrderDetailDTO) for `order_id`: its status, or an error.
+struct OrderState {
+  std::optional<OrderStatus> status;
+  std::string error;
+};
+OrderState read_find_order(const nlohmann::json& answer, const std::string& order_id);
+
+// message/session/open (AeImSessionOpenResultDTO): the numeric buyer id, or the
+// platform's refusal (`refused`: permanent), or an unreadable shape (transient).
+struct SessionOpen {
+  std::optional<std::int64_t> buyer_id;
+  bool refused = false;
+  std::string error;
+};
+SessionOpen read_session_open(const nlohmann::json& answer);
+
+// message/send: the SDK types its result as a free map; we accept result.success or
+// result.is_success (a boolean). True: sent. False: refused (permanent). Anything
+// else is an unknown shape (transient), never "sent".
+struct SendAnswer {
+  enum Kind { kSent, kRefused, kUnknown } kind = kUnknown;
+  std::string error;
+};
+SendAnswer read_message_send(const nlohmann::json& answer);
+
+// /auth/token/refresh (AuthTokenRefreshResponse): the new tokens and their expiries.
+struct TokenSet {
+  std::string access_token, refresh_token;
+  std::optional<Millis> expires_at, refresh_expires_at;
+};
+struct TokenAnswer {
+  std::optional<TokenSet> tokens;
+  std::string error;
+};
+TokenAnswer read_token_refresh(const nlohmann::json& answer, Millis now);
+
+// A session file holds either the bare access token or the JSON answer of
+// /auth/token/create (access_token, refresh_token, expire_time, ...).
+TokenSet read_session_text(const std::string& text, Millis now);
+nlohmann::json token_json(const TokenSet& t);
 
 // The gateway's error in a parsed answer, or nullopt when it reports success. Covers
 // /sync style {"error_response": {...}} and /rest style {"code": "...", ...}. The text
@@ -45,5 +107,12 @@ std::optional<std::string> gateway_error(const nlohmann::json& answer);
 
 // True for a gateway_error() text worth retrying later (throttling, the gateway's own faults).
 bool is_transient_error_code(const std::string& error);
+
+// True when the gateway refused the credentials (app key, token, signature).
+bool is_credentials_error(const std::string& error);
+
+// How long a throttled API is banned: "ApiCallLimit ... this ban will last 3 seconds"
+// -> 3000; an ApiCallLimit without a stated ban -> 1000; anything else -> 0.
+Millis ban_of(const std::string& error);
 
 }  // namespace nudge::aliexpress

@@ -785,9 +785,38 @@ void Engine::complete(std::int64_t send_id, Outcome outcome, const std::string& 
   } else if (outcome == Outcome::kCancelled) {
     set_send("cancelled", std::nullopt);
     release();
-    finish_rows(send_id, "cancelled", error.empty() ? "paid" : error);
-    e.event = "cancelled";
-    e.reason = error.empty() ? "paid" : error;
+    // The channel found orders no longer awaiting payment (and the store now knows
+    // their status). Those steps end cancelled with that status; the others of a
+    // merged message go back to the schedule, due now, to be claimed and rendered
+    // again without them. When the store knows of no change, the whole send ends
+    // cancelled with the channel's reason.
+    std::vector<SendRow> rows = send_rows(send_id);
+    bool any_changed = std::any_of(rows.begin(), rows.end(), [](const SendRow& r) { return r.status != "awaiting_payment"; });
+    if (!any_changed) {
+      finish_rows(send_id, "cancelled", error.empty() ? "paid" : error);
+      e.event = "cancelled";
+      e.reason = error.empty() ? "paid" : error;
+    } else {
+      for (const auto& r : rows) {
+        if (r.status != "awaiting_payment") {
+          set_step_state(r.id, "cancelled", r.status);
+          append_audit(store_, now, {.event = "cancelled", .shop = job.shop, .buyer = job.buyer_id,
+                                     .orders = {r.order_id}, .step = r.step, .channel = job.channel,
+                                     .send_id = send_id, .reason = r.status, .detail = error});
+          continue;
+        }
+        auto& u = store_.stmt("UPDATE schedule SET state='scheduled', send_id=NULL, due_at=?, updated_at=? WHERE id=?");
+        u.bind(1, static_cast<int64_t>(now));
+        u.bind(2, static_cast<int64_t>(now));
+        u.bind(3, static_cast<int64_t>(r.id));
+        u.exec();
+        append_audit(store_, now, {.event = "scheduled", .shop = job.shop, .buyer = job.buyer_id,
+                                   .orders = {r.order_id}, .step = r.step, .reason = "split_after_verify",
+                                   .due = now});
+      }
+      tx.commit();
+      return;
+    }
   } else {
     set_send("failed", std::nullopt);
     release();

@@ -175,13 +175,21 @@ const std::map<std::string, std::set<std::string>> kChannelKeys = {
     {"smtp", {"url", "from", "username", "password_file", "ca_file", "reply_to"}},
     {"sendmail", {"from", "path", "reply_to"}},
     {"webhook", {"url", "secret_file", "ca_file"}},
-    {"aliexpress", {"gateway", "app_key", "app_secret_file", "session_file", "message", "verify_before_send"}},
+    {"aliexpress",
+     {"gateway", "app_key", "app_secret_file", "session_file", "refresh_token_file", "ca_file", "message",
+      "verify_before_send"}},
 };
 const std::map<std::string, std::set<std::string>> kSourceKeys = {
     {"inbox", {"page_size"}},
     {"http", {"url", "token_file", "ca_file"}},
-    {"aliexpress", {"gateway", "app_key", "app_secret_file", "session_file", "page_size", "overlap", "shop"}},
+    {"aliexpress",
+     {"gateway", "app_key", "app_secret_file", "session_file", "refresh_token_file", "ca_file", "page_size", "overlap",
+      "shop"}},
 };
+// What an aliexpress channel that names no credentials of its own takes from the
+// policy's aliexpress source: one authorised seller, one set of credentials.
+const std::vector<std::string> kIopCredentials = {"gateway", "app_key", "app_secret_file", "session_file",
+                                                  "refresh_token_file", "ca_file"};
 const std::set<std::string> kPathSettings = {"dir", "ca_file", "path"};
 
 // "5/s", "100/m", "1000/h", "10000/d" -> per second.
@@ -500,6 +508,21 @@ void parse_channels(Checker& c, const YAML::Node& n, Policy& p) {
       for (const char* req : {"url", "secret_file"})
         if (!cn[req]) c.error(cn, where + " (webhook) needs '" + req + "'");
     if (ch.type == "sendmail" && !cn["from"]) c.error(cn, where + " (sendmail) needs 'from'");
+    if (ch.type == "aliexpress") {
+      bool names_any = cn["app_key"] || cn["app_secret_file"] || cn["session_file"];
+      if (!names_any && p.source.type == "aliexpress") {
+        for (const auto& k : kIopCredentials)
+          if (auto v = p.source.settings.find(k); v != p.source.settings.end() && !ch.settings.count(k))
+            ch.settings[k] = v->second;
+        ch.settings["shop"] = p.source.get("shop", p.source.get("app_key"));
+      } else if (!names_any) {
+        c.error(cn, where + " (aliexpress) names no app_key, app_secret_file and session_file, and the policy has "
+                            "no aliexpress source to take them from");
+      } else {
+        for (const char* req : {"app_key", "app_secret_file", "session_file"})
+          if (!cn[req]) c.error(cn, where + " (aliexpress) names some credentials but not '" + req + "'");
+      }
+    }
     p.channels[ch.name] = std::move(ch);
   }
 }

@@ -8,26 +8,16 @@ namespace nudge {
 
 namespace {
 
-constexpr const char* kFindOrder = "aliexpress.trade.new.redefining.findorderbyid";
-constexpr const char* kSessionOpen = "/aliexpress/message/session/open";
-constexpr const char* kMessageSend = "/aliexpress/message/send";
+using aliexpress::kFindOrder;
+using aliexpress::kMessageSend;
+using aliexpress::kSessionOpen;
 
 bool all_digits(const std::string& s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
+  return !s.empty() && s.size() <= 18 &&
+         std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
 }
 
 Outcome failure(const IopResult& r) { return r.transient ? Outcome::kTransient : Outcome::kPermanent; }
-
-// The id in {"result": {"buyer_id": ...}} (or at the top level), as text.
-std::string buyer_id_in(const nlohmann::json& answer) {
-  for (const nlohmann::json* j : {answer.contains("result") ? &answer["result"] : nullptr, &answer}) {
-    if (!j || !j->is_object() || !j->contains("buyer_id")) continue;
-    const auto& v = (*j)["buyer_id"];
-    if (v.is_number_integer()) return std::to_string(v.get<std::int64_t>());
-    if (v.is_string()) return v.get<std::string>();
-  }
-  return "";
-}
 
 }  // namespace
 
@@ -38,9 +28,11 @@ struct AliexpressChannel::Attempt {
   IopConf conf;
   Store* store;
   bool card;
+  OrderNews order_news;
   SendJob job;
   SendDone done_once;
   bool finished = false;
+  std::vector<StatusRecord> no_longer_awaiting;  // found by verify_before_send
   void done(Outcome o, const std::string& error) {
     if (finished) return;
     finished = true;
@@ -48,14 +40,14 @@ struct AliexpressChannel::Attempt {
   }
 };
 
-// Runs one step of a send; an answer of an unexpected shape (nlohmann throws on
-// a value of the wrong type) ends the send as transient instead of reaching the loop.
+// Runs one step of a send; an exception (nlohmann on a value of the wrong type, the
+// store) ends the send as transient instead of reaching the loop.
 template <class F>
 void AliexpressChannel::guarded(const std::shared_ptr<Attempt>& a, F&& step) {
   try {
     step();
-  } catch (const std::exception&) {
-    a->done(Outcome::kTransient, "the gateway's answer had an unexpected shape");
+  } catch (const std::exception& e) {
+    a->done(Outcome::kTransient, std::string("the gateway's answer could not be handled: ") + e.what());
   }
 }
 
@@ -64,7 +56,7 @@ void AliexpressChannel::send(const SendJob& job, SendDone done) {
     done(Outcome::kPermanent, "a reminder without an order");
     return;
   }
-  auto a = std::make_shared<Attempt>(Attempt{&io_, conf_, store_, card_, job, std::move(done)});
+  auto a = std::make_shared<Attempt>(Attempt{&io_, conf_, store_, card_, order_news_, job, std::move(done)});
   if (verify_)
     verify(std::move(a), 0);
   else
@@ -72,13 +64,19 @@ void AliexpressChannel::send(const SendJob& job, SendDone done) {
 }
 
 // Re-reads each order just before sending: one paid since the last poll must not
-// be reminded (G2), so the send ends kCancelled with the reason the audit shows.
+// be reminded (G2). findorderbyid's param1 is AeopTpSingleOrderQuery, whose order_id
+// is a Long: sent as a JSON number, as the SDK sends it.
 void AliexpressChannel::verify(std::shared_ptr<Attempt> a, size_t i) {
   if (i == a->job.order_ids.size()) {
-    resolve_buyer(std::move(a));
+    verified_all(std::move(a));
     return;
   }
-  nlohmann::json q = {{"order_id", a->job.order_ids[i]}};
+  const std::string& id = a->job.order_ids[i];
+  if (!all_digits(id)) {
+    a->done(Outcome::kPermanent, "verify_before_send: order id '" + id + "' is not an AliExpress order number");
+    return;
+  }
+  nlohmann::json q = {{"order_id", std::stoll(id)}};
   iop_call(*a->io, a->conf, kFindOrder, {{"param1", q.dump()}},
            [a, i](IopResult r) { guarded(a, [&] { on_verified(a, i, r); }); });
 }
@@ -88,32 +86,41 @@ void AliexpressChannel::on_verified(std::shared_ptr<Attempt> a, size_t i, const 
     a->done(failure(r), "verify_before_send: " + r.error);
     return;
   }
-  const nlohmann::json* target = nullptr;
-  for (auto it = r.answer->begin(); it != r.answer->end(); ++it)
-    if (it->is_object() && it->contains("result") && (*it)["result"].is_object()) target = &(*it)["result"];
-  if (!target) {
-    a->done(Outcome::kTransient, std::string("verify_before_send: ") + kFindOrder + " answered without a result");
+  const std::string& id = a->job.order_ids[i];
+  auto state = aliexpress::read_find_order(*r.answer, id);
+  if (!state.status) {
+    a->done(Outcome::kTransient, std::string("verify_before_send: ") + kFindOrder + ": " + state.error);
     return;
   }
-  auto status =
-      aliexpress::map_status(target->value("order_status", std::string()), target->value("end_reason", std::string()));
-  if (!status) {
-    a->done(Outcome::kTransient, "verify_before_send: order " + a->job.order_ids[i] + " has an unknown status");
-    return;
-  }
-  if (*status != OrderStatus::kAwaitingPayment) {
-    a->done(Outcome::kCancelled, to_string(*status));
-    return;
-  }
+  if (*state.status != OrderStatus::kAwaitingPayment)
+    a->no_longer_awaiting.push_back({a->job.shop, id, *state.status, SystemClock().now()});
   verify(a, i + 1);
 }
 
-void AliexpressChannel::resolve_buyer(std::shared_ptr<Attempt> a) {
-  const std::string& login = a->job.buyer_id;
-  if (all_digits(login)) {
-    deliver(std::move(a), login);
+// Orders no longer awaiting payment: hand their news over and end the send
+// cancelled; the engine cancels their steps and puts the others back to be claimed
+// (and rendered) again without them.
+void AliexpressChannel::verified_all(std::shared_ptr<Attempt> a) {
+  if (a->no_longer_awaiting.empty()) {
+    resolve_buyer(std::move(a));
     return;
   }
+  std::string why;
+  std::vector<FeedRecord> news;
+  for (const auto& s : a->no_longer_awaiting) {
+    why += (why.empty() ? "" : ", ") + s.order_id + " " + to_string(s.status);
+    news.emplace_back(s);
+  }
+  if (a->order_news) a->order_news(std::move(news));
+  a->done(Outcome::kCancelled, a->no_longer_awaiting.size() == 1 && a->job.order_ids.size() == 1
+                                   ? to_string(a->no_longer_awaiting.front().status)
+                                   : "verify_before_send: " + why);
+}
+
+// The platform's numeric buyer id: from the cache, else from session/open, whose one
+// parameter im_session_open_dto is AeImSessionOpenDTO {buyer_login_id, buyer_id}.
+void AliexpressChannel::resolve_buyer(std::shared_ptr<Attempt> a) {
+  const std::string& login = a->job.buyer_id;
   if (a->store) {
     try {
       auto& q = a->store->stmt("SELECT platform_id FROM buyer_ids WHERE shop=? AND login_id=?");
@@ -121,15 +128,16 @@ void AliexpressChannel::resolve_buyer(std::shared_ptr<Attempt> a) {
       q.bind(2, login);
       std::string cached = q.executeStep() ? q.getColumn(0).getString() : "";
       q.reset();
-      if (!cached.empty()) {
-        deliver(std::move(a), cached);
+      if (all_digits(cached)) {
+        deliver(std::move(a), std::stoll(cached));
         return;
       }
     } catch (const std::exception&) {
       // The cache is an optimisation: ask the gateway instead.
     }
   }
-  iop_call(*a->io, a->conf, kSessionOpen, {{"buyer_login_id", login}, {"order_id", a->job.order_ids.front()}},
+  nlohmann::json dto = {{"buyer_login_id", login}};
+  iop_call(*a->io, a->conf, kSessionOpen, {{"im_session_open_dto", dto.dump()}},
            [a](IopResult r) { guarded(a, [&] { on_resolved(a, r); }); });
 }
 
@@ -138,9 +146,10 @@ void AliexpressChannel::on_resolved(std::shared_ptr<Attempt> a, const IopResult&
     a->done(failure(r), "resolving the buyer id: " + r.error);
     return;
   }
-  std::string id = buyer_id_in(*r.answer);
-  if (!all_digits(id)) {
-    a->done(Outcome::kPermanent, std::string(kSessionOpen) + " gave no numeric buyer_id");
+  auto s = aliexpress::read_session_open(*r.answer);
+  if (!s.buyer_id) {
+    a->done(s.refused ? Outcome::kPermanent : Outcome::kTransient,
+            std::string("resolving the buyer id: ") + kSessionOpen + ": " + s.error);
     return;
   }
   if (a->store) {
@@ -150,7 +159,7 @@ void AliexpressChannel::on_resolved(std::shared_ptr<Attempt> a, const IopResult&
           "ON CONFLICT(shop, login_id) DO UPDATE SET platform_id=excluded.platform_id, at=excluded.at");
       ins.bind(1, a->job.shop);
       ins.bind(2, a->job.buyer_id);
-      ins.bind(3, id);
+      ins.bind(3, std::to_string(*s.buyer_id));
       ins.bind(4, static_cast<int64_t>(SystemClock().now()));
       ins.exec();
       ins.reset();
@@ -158,22 +167,17 @@ void AliexpressChannel::on_resolved(std::shared_ptr<Attempt> a, const IopResult&
       // Not cached: resolved again next time. The reminder still goes out.
     }
   }
-  deliver(a, id);
+  deliver(a, *s.buyer_id);
 }
 
-void AliexpressChannel::deliver(std::shared_ptr<Attempt> a, const std::string& buyer_id) {
+// im_send_message_dto is AeImSendMessageDTO: buyer_id (Long), scene_id 4 (automatic
+// payment reminder), template_id 1 (text) or 10007 (order card), message_content_dto.
+void AliexpressChannel::deliver(std::shared_ptr<Attempt> a, std::int64_t buyer_id) {
   nlohmann::json content;
   content["order_id"] = a->job.order_ids.front();
   if (!a->card) content["txt"] = a->job.subject + "\n" + a->job.body;
-  std::int64_t numeric = 0;
-  try {
-    numeric = std::stoll(buyer_id);
-  } catch (const std::exception&) {
-    a->done(Outcome::kPermanent, "buyer id '" + buyer_id + "' is not a number the platform knows");
-    return;
-  }
   nlohmann::json dto = {
-      {"buyer_id", numeric}, {"scene_id", 4}, {"template_id", a->card ? 10007 : 1}, {"message_content_dto", content}};
+      {"buyer_id", buyer_id}, {"scene_id", 4}, {"template_id", a->card ? 10007 : 1}, {"message_content_dto", content}};
   iop_call(*a->io, a->conf, kMessageSend, {{"im_send_message_dto", dto.dump()}},
            [a](IopResult r) { guarded(a, [&] { on_sent(a, r); }); });
 }
@@ -183,18 +187,18 @@ void AliexpressChannel::on_sent(std::shared_ptr<Attempt> a, const IopResult& r) 
     a->done(failure(r), r.error);
     return;
   }
-  const auto& ans = *r.answer;
-  if (ans.contains("result") && ans["result"].is_object()) {
-    const auto& res = ans["result"];
-    for (const char* k : {"is_success", "success"})
-      if (res.contains(k) && res[k] == false) {
-        a->done(Outcome::kPermanent,
-                std::string(kMessageSend) + " refused the message: " +
-                    res.value("error_msg", res.value("error_message", std::string("(no reason)"))));
-        return;
-      }
+  auto s = aliexpress::read_message_send(*r.answer);
+  switch (s.kind) {
+    case aliexpress::SendAnswer::kSent:
+      a->done(Outcome::kSent, "");
+      return;
+    case aliexpress::SendAnswer::kRefused:
+      a->done(Outcome::kPermanent, s.error);
+      return;
+    case aliexpress::SendAnswer::kUnknown:
+      a->done(Outcome::kTransient, s.error);
+      return;
   }
-  a->done(Outcome::kSent, "");
 }
 
 }  // namespace nudge

@@ -121,7 +121,8 @@ std::unique_ptr<Channel> make_channel(const ChannelConf& conf, ChannelContext& c
   }
   if (conf.type == "aliexpress") {
     IopConf iop;
-    if (!load_iop_conf(ctx.policy, conf.settings, ctx.credentials_dir, iop, error)) {
+    if (!load_iop_conf(ctx.policy, conf.settings, ctx.credentials_dir, conf.get("shop", conf.get("app_key")), iop,
+                       error)) {
       error = "channel '" + conf.name + "': " + error;
       return nullptr;
     }
@@ -133,7 +134,7 @@ std::unique_ptr<Channel> make_channel(const ChannelConf& conf, ChannelContext& c
     }
     std::string verify = conf.get("verify_before_send", "false");
     return std::make_unique<AliexpressChannel>(ctx.io, std::move(iop), ctx.store, message == "card",
-                                               verify == "true" || verify == "yes");
+                                               verify == "true" || verify == "yes", ctx.order_news);
   }
   error = "channel '" + conf.name + "': type '" + conf.type + "' is not available in this build yet";
   return nullptr;

@@ -22,6 +22,10 @@ namespace nudge {
 
 using SendDone = std::function<void(Outcome outcome, std::string error)>;
 
+// What a channel learnt about orders while sending (verify_before_send): status
+// records for the service to ingest like a source's. Called on the loop thread.
+using OrderNews = std::function<void(std::vector<FeedRecord> records)>;
+
 class Channel {
  public:
   virtual ~Channel() = default;
@@ -34,6 +38,7 @@ struct ChannelContext {
   const Policy& policy;
   std::string credentials_dir;        // $CREDENTIALS_DIRECTORY, or empty
   Store* store = nullptr;             // for channel caches (AliExpress buyer ids); loop thread only
+  OrderNews order_news;               // may be empty: news is then dropped
 };
 
 // Builds the channel for `conf`, or returns null with `error` set (missing secret

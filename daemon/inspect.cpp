@@ -1,5 +1,7 @@
 #include "daemon/inspect.h"
 
+#include "daemon/aliexpress_client.h"
+
 #include <sys/stat.h>
 
 #include <chrono>
@@ -63,6 +65,11 @@ void print_status(Store& store, const Policy& policy, Millis now, bool json, std
     }
   }
   Millis last_event = count(store, "SELECT COALESCE(MAX(ts), 0) FROM audit");
+  // The marketplace token's expiry, as nudged keeps it beside the store.
+  std::optional<Millis> token_expiry;
+  if (policy.source.type == "aliexpress")
+    token_expiry = token_expiry_in(
+        token_state_file(policy, policy.source.get("shop", policy.source.get("app_key"))));
   auto t = [&](const char* e) { return today.count(e) ? today[e] : 0; };
   if (json) {
     nlohmann::ordered_json j{{"pending", pending},
@@ -77,6 +84,8 @@ void print_status(Store& store, const Policy& policy, Millis now, bool json, std
                              {"last_poll", last_poll ? nlohmann::json(format_instant(last_poll)) : nlohmann::json()},
                              {"last_poll_ok", last_ok ? nlohmann::json(format_instant(last_ok)) : nlohmann::json()},
                              {"last_poll_error", last_error.empty() ? nlohmann::json() : nlohmann::json(last_error)},
+                             {"token_expires", token_expiry ? nlohmann::json(format_instant(*token_expiry))
+                                                            : nlohmann::json()},
                              {"last_event", last_event ? nlohmann::json(format_instant(last_event)) : nlohmann::json()},
                              {"store", policy.store}};
     out << j.dump(2) << "\n";
@@ -91,6 +100,13 @@ void print_status(Store& store, const Policy& policy, Millis now, bool json, std
       << "  source           " << policy.source.type << ", last poll " << ago(now, last_poll);
   if (!last_error.empty())
     out << ", FAILED: " << last_error << " (last good poll " << ago(now, last_ok) << ")";
+  if (token_expiry) {
+    out << "\n  access token     expires " << format_instant(*token_expiry);
+    if (*token_expiry <= now)
+      out << " — EXPIRED: polls and sends fail until the seller authorises the app again";
+    else if (*token_expiry - now < 7 * kDay)
+      out << " — WARNING: within a week (nudged refreshes it a day ahead when it has a refresh token)";
+  }
   out << "\n  last audit event " << ago(now, last_event) << "\n";
 }
 

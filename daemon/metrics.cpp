@@ -246,6 +246,9 @@ std::string Metrics::render() {
   counter_samples(out, "nudge_channel_pauses_total", {"channel"}, pauses_);
   family(out, "nudge_store_faults_total", "counter", "Store errors (disk full, read-only, locked); sending pauses.");
   out += "nudge_store_faults_total " + std::to_string(store_faults_) + "\n";
+  family(out, "nudge_poll_failures_total", "counter",
+         "Polls of the source that failed (unreachable, refused, or an answer of an unexpected shape).");
+  out += "nudge_poll_failures_total " + std::to_string(poll_failures_) + "\n";
 
   family(out, "nudge_send_latency_seconds", "histogram", "Time from a send's claim to its outcome.");
   for (size_t i = 0; i < std::size(kLatencyBounds); ++i)
@@ -269,6 +272,11 @@ std::string Metrics::render() {
   if (gauges_ok) out += "nudge_due_backlog " + std::to_string(g.due_backlog) + "\n";
   family(out, "nudge_last_poll_age_seconds", "gauge", "Seconds since the source was last polled.");
   if (gauges_ok && g.last_poll_age_seconds) out += "nudge_last_poll_age_seconds " + number(*g.last_poll_age_seconds) + "\n";
+  family(out, "nudge_token_expiry_timestamp_seconds", "gauge",
+         "When the marketplace access token of each shop expires (Unix time).");
+  if (gauges_ok)
+    for (const auto& [shop, at] : g.token_expiry_seconds)
+      out += "nudge_token_expiry_timestamp_seconds{shop=\"" + escape_label(shop) + "\"} " + number(at) + "\n";
   return out;
 }
 

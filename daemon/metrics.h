@@ -27,6 +27,7 @@ class Metrics {
     std::int64_t pending_steps = 0;                 // schedule rows in state `scheduled`
     std::int64_t due_backlog = 0;                   // ... of which already due
     std::optional<double> last_poll_age_seconds;    // nullopt: no poll yet
+    std::map<std::string, double> token_expiry_seconds;  // shop -> Unix seconds (AliExpress tokens)
   };
   using GaugeSource = std::function<Gauges()>;
 
@@ -36,6 +37,7 @@ class Metrics {
   // Counts one audit line (the JSON the mirror appends). Lines that do not parse are ignored.
   void observe(std::string_view audit_line);
   void store_fault() { ++store_faults_; }
+  void poll_failed() { ++poll_failures_; }
   // Channels named in the policy, so that their counters show 0 before the first send.
   void add_channels(const std::vector<std::string>& channels);
 
@@ -66,6 +68,7 @@ class Metrics {
   std::map<Labels, std::uint64_t> skips_;      // {reason}
   std::map<Labels, std::uint64_t> pauses_;     // {channel}
   std::uint64_t store_faults_ = 0;
+  std::uint64_t poll_failures_ = 0;
 
   // Send latency: from a send's `sending` line to its outcome line (audit timestamps).
   std::map<std::int64_t, std::int64_t> sending_at_ms_;  // send_id -> ts

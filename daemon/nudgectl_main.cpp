@@ -25,6 +25,7 @@
 #include "core/time_util.h"
 #include "daemon/inspect.h"
 #include "daemon/service.h"
+#include "daemon/source_check.h"
 
 namespace nudge {
 namespace {
@@ -61,6 +62,8 @@ void usage(std::ostream& out) {
          "                                  --rotated accepts a file that starts after seq 1 (a rotated part)\n"
          "  audit tail [-f] [-n N] [FILE]   the last N audit events as readable lines; -f follows, across rotation\n"
          "  status                          pending steps, due soon, today's counts, last poll and its error\n"
+         "  source check                    one signed read-only call to the source: what it sees, the token's\n"
+         "                                  expiry, the clock skew; exit 0 works, 77 refused, 69 unreachable\n"
          "  buyer ID [--shop S]             a buyer's reminders (the ledger) and open steps, in the buyer's time\n"
          "  order ID [--shop S]             an order, its steps and its audit history\n"
          "options:\n"
@@ -446,6 +449,16 @@ int cmd_audit(const Args& a) {
   return r.ok ? 0 : 1;
 }
 
+int cmd_source(const Args& a) {
+  if (a.words.size() != 2 || a.words[1] != "check") {
+    std::cerr << "nudgectl: usage: nudgectl source check\n";
+    return kExitUsage;
+  }
+  auto policy = policy_or_exit(a.config);
+  const char* creds = std::getenv("CREDENTIALS_DIRECTORY");
+  return check_source(*policy, creds ? creds : "", std::cout);
+}
+
 }  // namespace
 }  // namespace nudge
 
@@ -489,6 +502,7 @@ int main(int argc, char** argv) {
     if (cmd == "simulate") return cmd_simulate(a);
     if (cmd == "audit") return cmd_audit(a);
     if (cmd == "status") return cmd_status(a);
+    if (cmd == "source") return cmd_source(a);
     if (cmd == "buyer" || cmd == "order") return cmd_buyer_or_order(a);
   } catch (const std::exception& e) {
     std::cerr << "nudgectl: " << e.what() << "\n";

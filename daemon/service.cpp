@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 
 #include "core/time_util.h"
+#include "daemon/aliexpress_client.h"
 #include "daemon/log.h"
 
 namespace nudge {
@@ -78,6 +79,7 @@ bool Service::build_io(const Policy& policy, std::unique_ptr<Source>& source,
   source = make_source(policy.source, sctx, error);
   if (!source) return false;
   ChannelContext cctx{io_, workers_, policy, options_.credentials_dir, store_.get()};
+  cctx.order_news = [this](std::vector<FeedRecord> records) { on_order_news(records); };
   for (const auto& [name, conf] : policy.channels) {
     auto ch = make_channel(conf, cctx, error);
     if (!ch) return false;
@@ -95,6 +97,7 @@ bool Service::setup(std::shared_ptr<const Policy> policy, std::string& error) {
   // Metrics count every event committed from here on, as the mirror writes it.
   metrics_ = std::make_unique<Metrics>(io_, [this] { return read_gauges(); });
   mirror_->set_observer([this](std::string_view line) { metrics_->observe(line); });
+  set_refresh_hook([this](const IopAuth& auth, bool ok, const std::string& error) { on_token_refresh(auth, ok, error); });
   if (!build_io(*policy_, source_, channels_, error)) {
     setup_exit_ = kExitConfig;  // a missing secret or a bad URL is the policy's to fix
     return false;
@@ -272,6 +275,7 @@ void Service::on_page(std::optional<SourcePage> page, const std::string& error) 
   if (!page) {
     last_poll_error_ = error;
     log_warn("poll failed: " + error);
+    metrics_->poll_failed();
     try {
       WriteTx tx(*store_);
       auto& s = store_->stmt(
@@ -520,8 +524,40 @@ void Service::notify_status() {
   }
 }
 
+// News a channel learnt while sending (verify_before_send found an order paid):
+// stored like a source's records, before the channel's outcome is recorded.
+void Service::on_order_news(const std::vector<FeedRecord>& records) {
+  try {
+    auto r = engine_->ingest(records, "verify_before_send");
+    log_info("verify_before_send: " + std::to_string(r.status_changes) + " orders no longer awaiting payment");
+    after_commit();
+  } catch (const std::exception& e) {
+    store_fault("recording what verify_before_send found", e);
+  }
+}
+
+// A token refresh: audited when it worked (never the token itself), logged when not.
+void Service::on_token_refresh(const IopAuth& auth, bool ok, const std::string& error) {
+  if (!ok) {
+    log_warn("refreshing the access token of shop '" + auth.shop + "' failed: " + error);
+    return;
+  }
+  if (!error.empty()) log_warn(error);
+  try {
+    engine_->audit({.event = "token_refreshed", .shop = auth.shop,
+                    .due = auth.tokens.expires_at.value_or(0),
+                    .detail = auth.tokens.expires_at ? "expires " + format_instant(*auth.tokens.expires_at) : ""});
+    after_commit();
+  } catch (const std::exception& e) {
+    store_fault("auditing a token refresh", e);
+  }
+  log_info("refreshed the access token of shop '" + auth.shop + "'" +
+           (auth.tokens.expires_at ? "; it expires " + format_instant(*auth.tokens.expires_at) : ""));
+}
+
 Metrics::Gauges Service::read_gauges() {
   Metrics::Gauges g;
+  for (const auto& [shop, expiry] : token_expiries()) g.token_expiry_seconds[shop] = static_cast<double>(expiry) / 1000.0;
   Millis now = clock_.now();
   g.pending_steps = engine_->counts().scheduled;
   g.due_backlog = count_at(*store_, "SELECT COUNT(*) FROM schedule WHERE state='scheduled' AND due_at <= ?", now);

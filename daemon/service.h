@@ -21,6 +21,7 @@
 #include "core/policy.h"
 #include "core/store.h"
 #include "daemon/audit_mirror.h"
+#include "daemon/aliexpress_client.h"
 #include "daemon/channel.h"
 #include "daemon/channel_gate.h"
 #include "daemon/metrics.h"
@@ -54,6 +55,8 @@ class Service {
   void schedule_poll(Millis delay);
   void poll();
   void on_page(std::optional<SourcePage> page, const std::string& error);
+  void on_order_news(const std::vector<FeedRecord>& records);
+  void on_token_refresh(const IopAuth& auth, bool ok, const std::string& error);
   void arm_wake();
   void on_wake();
   void dispatch(std::vector<SendJob> jobs);

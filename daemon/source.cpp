@@ -64,8 +64,11 @@ std::unique_ptr<Source> make_source(const SourceConf& conf, SourceContext& ctx, 
     return std::make_unique<HttpSource>(ctx.io, conf.get("url"), token, conf.get("ca_file"), timeout);
   }
   if (conf.type == "aliexpress") {
+    // The shop id the records carry (and the caps are kept per): the policy's `shop`,
+    // by default the app key (one authorised seller per source).
+    std::string shop = conf.get("shop", conf.get("app_key"));
     IopConf iop;
-    if (!load_iop_conf(ctx.policy, conf.settings, ctx.credentials_dir, iop, error)) {
+    if (!load_iop_conf(ctx.policy, conf.settings, ctx.credentials_dir, shop, iop, error)) {
       error = "source: " + error;
       return nullptr;
     }
@@ -80,9 +83,6 @@ std::unique_ptr<Source> make_source(const SourceConf& conf, SourceContext& ctx, 
       error = "source: overlap must be a duration like 10m, not '" + conf.get("overlap") + "'";
       return nullptr;
     }
-    // The shop id the records carry (and the caps are kept per): the policy's `shop`,
-    // by default the app key (one authorised seller per source).
-    std::string shop = conf.get("shop", iop.app_key);
     return std::make_unique<AliexpressSource>(ctx.io, std::move(iop), shop, page, *overlap);
   }
   error = "source type '" + conf.type + "' is not available in this build yet";

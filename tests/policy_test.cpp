@@ -140,3 +140,36 @@ TEST_CASE("a missing policy file is reported, not crashed on") {
   REQUIRE_FALSE(r.ok());
   CHECK(r.errors[0].to_string().find("/nonexistent/nudge.yaml: cannot read the policy file") == 0);
 }
+
+TEST_CASE("an aliexpress channel without credentials of its own takes the aliexpress source's") {
+  const std::string tail = R"(
+templates:
+  gentle:
+    en: {subject: "Order {{first_order_id}}", body: "Hi {{buyer_name}}"}
+)";
+  auto steps = "campaigns:\n  - name: all\n    match: {}\n    steps:\n      - {name: first, after: 0s, channel: platform, template: gentle}\n";
+  SUBCASE("inherited from the source, with its shop") {
+    auto r = parse_policy(std::string("version: 1\nstore: nudge.db\nsource: {type: aliexpress, shop: s1, app_key: \"42\", "
+                                      "app_secret_file: sec, session_file: ses, refresh_token_file: ref}\n") +
+                              steps + "channels:\n  platform: {type: aliexpress, verify_before_send: true}\n" + tail,
+                          "shop.yaml");
+    for (const auto& e : r.errors) MESSAGE(e.to_string());
+    REQUIRE(r.ok());
+    const auto& ch = r.policy->channels.at("platform");
+    CHECK(ch.get("app_key") == "42");
+    CHECK(ch.get("app_secret_file") == "sec");
+    CHECK(ch.get("session_file") == "ses");
+    CHECK(ch.get("refresh_token_file") == "ref");
+    CHECK(ch.get("shop") == "s1");
+  }
+  SUBCASE("no aliexpress source to take them from: file:line:col") {
+    auto errors = errors_of(std::string("version: 1\nstore: nudge.db\nsource: {type: inbox}\n") + steps +
+                            "channels:\n  platform: {type: aliexpress}\n" + tail);
+    CHECK(has_error(errors, 10, 13, "names no app_key, app_secret_file and session_file"));
+  }
+  SUBCASE("some credentials but not all") {
+    auto errors = errors_of(std::string("version: 1\nstore: nudge.db\nsource: {type: inbox}\n") + steps +
+                            "channels:\n  platform: {type: aliexpress, app_key: \"42\", session_file: ses}\n" + tail);
+    CHECK(has_error(errors, 10, 13, "names some credentials but not 'app_secret_file'"));
+  }
+}
