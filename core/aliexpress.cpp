@@ -61,6 +61,8 @@ struct ShapeError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+std::string join(const std::string& path, const char* key) { return path.empty() ? key : path + "." + key; }
+
 struct Node {
   const nlohmann::json& j;
   std::string path;
@@ -69,8 +71,8 @@ struct Node {
   [[noreturn]] void fail(const std::string& what) const { throw ShapeError(path + " " + what); }
   Node at(const char* key) const {
     if (!j.is_object()) fail("is not an object");
-    if (!has(key)) throw ShapeError(path + "." + key + " is missing");
-    return {j.at(key), path + "." + key};
+    if (!has(key)) throw ShapeError(join(path, key) + " is missing");
+    return {j.at(key), join(path, key)};
   }
   Node object(const char* key) const {
     Node n = at(key);
@@ -114,7 +116,7 @@ Node rest_result(const nlohmann::json& answer, const std::string& wrapper) {
   Node top{answer, ""};
   if (top.has("result")) return top.object("result");
   if (top.has(wrapper.c_str())) return top.object(wrapper.c_str()).object("result");
-  throw ShapeError(".result is missing");
+  throw ShapeError("result is missing");
 }
 
 std::string trimmed(std::string s) {
@@ -229,7 +231,6 @@ OrderListPage read_order_list(const nlohmann::json& answer, const std::string& s
     page = OrderListPage{};
     page.error = std::string("an answer of an unexpected shape: ") + e.what();
   }
-  if (!page.error.empty() && page.error.front() == '.') page.error.erase(0, 1);
   return page;
 }
 
@@ -246,7 +247,6 @@ OrderState read_find_order(const nlohmann::json& answer, const std::string& orde
     s.status.reset();
     s.error = e.what();
   }
-  if (!s.error.empty() && s.error.front() == '.') s.error.erase(0, 1);
   return s;
 }
 
@@ -271,7 +271,6 @@ SessionOpen read_session_open(const nlohmann::json& answer) {
     s.buyer_id.reset();
     s.error = e.what();
   }
-  if (!s.error.empty() && s.error.front() == '.') s.error.erase(0, 1);
   return s;
 }
 
@@ -315,7 +314,6 @@ TokenAnswer read_token_refresh(const nlohmann::json& answer, Millis now) {
     t.tokens = std::move(s);
   } catch (const std::exception& e) {
     t.error = e.what();
-    if (!t.error.empty() && t.error.front() == '.') t.error.erase(0, 1);
   }
   return t;
 }

@@ -1,7 +1,5 @@
 #include "daemon/inspect.h"
 
-#include "daemon/aliexpress_client.h"
-
 #include <sys/stat.h>
 
 #include <chrono>
@@ -16,6 +14,7 @@
 
 #include "core/time_util.h"
 #include "core/zones.h"
+#include "daemon/aliexpress_client.h"
 
 namespace nudge {
 namespace {

@@ -245,7 +245,7 @@ TEST_CASE("message/send counts as sent only when it says so") {
   CHECK(kind(R"({"result": {"data": {}}})") == ae::SendAnswer::kUnknown);
   CHECK(kind(R"({"code": "0"})") == ae::SendAnswer::kUnknown);
   CHECK(ae::read_message_send(nlohmann::json::parse(R"({"code": "0"})")).error ==
-        "message/send answered in an unknown shape: .result is missing");
+        "message/send answered in an unknown shape: result is missing");
 }
 
 TEST_CASE("tokens: a refresh answer, a session file, and how long a throttled API is banned") {

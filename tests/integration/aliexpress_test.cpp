@@ -325,6 +325,29 @@ TEST_CASE("an order list in a shape we cannot read fails the poll loudly and sto
   }
 }
 
+TEST_CASE("a message/send answer of an unknown shape is retried, never counted as sent") {
+  json state = {{"orders", {order(6001, "es6001abcd", "PLACE_ORDER_SUCCESS", "10.00")}},
+                {"buyer_ids", {{"es6001abcd", 2206866001001}}},
+                {"send_answer", "unknown"}};
+  Shop shop(state);
+  shop.start("");
+  REQUIRE_MESSAGE(test::eventually([&] { return test::audit_count(shop.audit, "retry", "6001") >= 1; }, 15s),
+                  test::read_file(shop.log));
+  CHECK(test::audit_count(shop.audit, "sent", "6001") == 0);
+  bool named = false;
+  for (const auto& e : test::json_lines(shop.audit))
+    if (e.value("event", "") == "retry" &&
+        e.value("detail", "").find("message/send answered in an unknown shape: result has neither success nor "
+                                   "is_success") != std::string::npos)
+      named = true;
+  CHECK(named);
+  // Once the gateway answers in a known shape, the retry is sent, once.
+  state["send_answer"] = "is_success";
+  test::replace_file(shop.state, state.dump());
+  REQUIRE_MESSAGE(test::eventually([&] { return test::audit_count(shop.audit, "sent", "6001") == 1; }, 15s),
+                  test::read_file(shop.log));
+}
+
 TEST_CASE("an access token about to expire is refreshed, kept in the state folder, and never logged") {
   json state = {{"orders", {order(4001, "es4001abcd", "PLACE_ORDER_SUCCESS", "10.00")}},
                 {"buyer_ids", {{"es4001abcd", 2206864001001}}}};
