@@ -69,7 +69,10 @@ Result deliver(const SmtpSettings& s, const std::string& rcpt, const std::string
   bool implicit_tls = s.url.rfind("smtps://", 0) == 0;
   curl_easy_setopt(c, CURLOPT_URL, s.url.c_str());
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
-  curl_easy_setopt(c, CURLOPT_USE_SSL, static_cast<long>(implicit_tls ? CURLUSESSL_ALL : CURLUSESSL_TRY));
+  // A password never crosses in clear: with one, TLS is required (smtps://, or a
+  // STARTTLS that must succeed, before AUTH). Without one, STARTTLS is opportunistic.
+  bool must_tls = implicit_tls || !s.password.empty();
+  curl_easy_setopt(c, CURLOPT_USE_SSL, static_cast<long>(must_tls ? CURLUSESSL_ALL : CURLUSESSL_TRY));
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
   if (!s.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, s.ca_file.c_str());
@@ -96,6 +99,9 @@ Result deliver(const SmtpSettings& s, const std::string& rcpt, const std::string
   curl_easy_cleanup(c);
   if (rc == CURLE_OK) return {Outcome::kSent, ""};
   std::string error = "smtp " + s.conf.name + ": " + (errbuf[0] ? errbuf : curl_easy_strerror(rc));
+  if (rc == CURLE_USE_SSL_FAILED && !implicit_tls)
+    error += " — the server offers no STARTTLS, and the password is never sent without TLS: use a server "
+             "that offers STARTTLS, or smtps://";
   if (code >= 400 && !last_reply.empty()) error += " (server said: " + last_reply + ")";
   return {classify_smtp(rc, code), without_secret(error, s.password)};
 }

@@ -50,6 +50,9 @@ class SmtpSink {
   std::string smtps_url() const { return "smtps://127.0.0.1:" + std::to_string(port_); }
 
   // The raw messages received so far, oldest first (NNNN.eml).
+  // One line per AUTH the server received ("PLAIN tls=False").
+  std::vector<std::string> auth_attempts() const { return read_lines(maildir_ + "/auth-attempts"); }
+
   std::vector<std::string> messages() const {
     std::vector<std::string> out;
     std::error_code ec;

@@ -11,6 +11,9 @@ waits for N.eml sees both complete.
   --implicit-tls            with --cert: TLS from the first byte (smtps) instead
   --require-tls             refuse MAIL before STARTTLS
   --reply CODE:ADDRESS      answer RCPT TO:<ADDRESS> with CODE (e.g. 451, 550)
+
+Every AUTH attempt (whatever its outcome) appends a line to <maildir>/auth-attempts,
+so a test can tell that a client never sent credentials.
 """
 import argparse
 import asyncio
@@ -78,6 +81,8 @@ def main():
         tls.load_cert_chain(a.cert, a.key)
 
     def authenticator(server, session, envelope, mechanism, auth_data):
+        with open(os.path.join(a.maildir, "auth-attempts"), "a") as f:
+            f.write(f"{mechanism} tls={session.ssl is not None}\n")
         ok = (isinstance(auth_data, LoginPassword)
               and auth_data.login == a.user.encode() and auth_data.password == a.password.encode())
         return AuthResult(success=ok, handled=False)

@@ -19,7 +19,7 @@ using namespace test;
 
 namespace {
 
-std::string policy_yaml(const SmtpSink& sink) {
+std::string policy_yaml(const SmtpSink& sink, const std::string& ca_file) {
   return std::string(test::kSecondsHead) + R"(campaigns:
   - name: default
     match: {}
@@ -32,7 +32,7 @@ languages: {default: en, RU: ru, CN: zh}
 channels:
   outbox: {type: outbox, dir: outbox}
   email: {type: smtp, url: ")" + sink.url() + R"(", from: "Магазин <shop@example.com>",
-          username: shop, password_file: smtp_password, timeout: 5s, retries: {max: 0}}
+          username: shop, password_file: smtp_password, ca_file: ")" + ca_file + R"(", timeout: 5s, retries: {max: 0}}
 templates:
   gentle:
     en: {subject: "Your order {{first_order_id}} is waiting", body: "Hi {{buyer_name}}, please pay order {{first_order_id}} in the app."}
@@ -64,9 +64,11 @@ std::string key_of(const std::string& db, const std::string& buyer) {
 TEST_CASE("nudged emails buyers who have an address and writes the outbox for those who do not") {
   TempDir dir;
   const std::string password = "e2e-Pa55word";
-  SmtpSink sink(dir / "sink", {.user = "shop", .password = password, .replies = {"550:gone@example.com"}});
+  make_test_cert(dir / "cert.pem", dir / "key.pem");  // a password goes only over TLS
+  SmtpSink sink(dir / "sink", {.user = "shop", .password = password, .cert = dir / "cert.pem", .key = dir / "key.pem",
+                               .replies = {"550:gone@example.com"}});
   std::string policy = dir / "nudge.yaml";
-  write_file(policy, policy_yaml(sink));
+  write_file(policy, policy_yaml(sink, dir / "cert.pem"));
   write_file(dir / "smtp_password", password + "\n");
   nudge::Millis placed = nudge::SystemClock().now() - 5 * nudge::kSecond;  // already past the 1s deadline
   write_file(dir / "feed.jsonl", order("9001", "ru1", "Иван Петров", "RU", "ru", "ivan@example.com", placed) +

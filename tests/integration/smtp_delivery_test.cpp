@@ -106,20 +106,24 @@ TEST_CASE("a 451 reply is transient and a 550 reply is permanent, and nothing is
   CHECK(sink.messages().size() == 1);
 }
 
-TEST_CASE("AUTH with the password from password_file delivers and a wrong password fails without revealing it") {
+TEST_CASE("AUTH with the password from password_file delivers over TLS and a wrong password fails without revealing it") {
   TempDir dir;
-  SmtpSink sink(dir / "sink", {.user = "shop", .password = "right-Pa55word"});
+  make_test_cert(dir / "cert.pem", dir / "key.pem");
+  SmtpSink sink(dir / "sink", {.user = "shop", .password = "right-Pa55word", .cert = dir / "cert.pem",
+                               .key = dir / "key.pem"});
+  const std::string tls = ", ca_file: " + (dir / "cert.pem");
   SUBCASE("the right password") {
     write_file(dir / "smtp_password", "right-Pa55word\n");
-    ChannelHarness h(dir.path(), smtp_conf(sink, ", username: shop, password_file: smtp_password"));
+    ChannelHarness h(dir.path(), smtp_conf(sink, ", username: shop, password_file: smtp_password" + tls));
     SendResult r = h.send(email_job("ana@example.com", "Ana", "s", "b", "dddddddddddddddddddddddddddddddd"));
     CHECK_MESSAGE(r.outcome == Outcome::kSent, r.error);
     REQUIRE(sink.messages().size() == 1);
     CHECK(SmtpSink::envelope(sink.messages()[0])["authenticated"] == true);
+    CHECK(SmtpSink::envelope(sink.messages()[0])["tls"] == true);
   }
   SUBCASE("a wrong password") {
     write_file(dir / "smtp_password", "wrong-Pa55word\n");
-    ChannelHarness h(dir.path(), smtp_conf(sink, ", username: shop, password_file: smtp_password"));
+    ChannelHarness h(dir.path(), smtp_conf(sink, ", username: shop, password_file: smtp_password" + tls));
     SendResult r = h.send(email_job("ana@example.com", "Ana", "s", "b", "dddddddddddddddddddddddddddddddd"));
     CHECK(outcome_name(r.outcome) == std::string("permanent"));
     CHECK(r.error.find("535") != std::string::npos);
@@ -128,7 +132,7 @@ TEST_CASE("AUTH with the password from password_file delivers and a wrong passwo
     CHECK(sink.messages().empty());
   }
   SUBCASE("no credentials") {
-    ChannelHarness h(dir.path(), smtp_conf(sink));
+    ChannelHarness h(dir.path(), smtp_conf(sink, tls));
     SendResult r = h.send(email_job("ana@example.com", "Ana", "s", "b", "dddddddddddddddddddddddddddddddd"));
     CHECK(outcome_name(r.outcome) == std::string("permanent"));  // 530 authentication required
     CHECK(sink.messages().empty());
@@ -137,6 +141,27 @@ TEST_CASE("AUTH with the password from password_file delivers and a wrong passwo
     ChannelHarness h(dir.path(), smtp_conf(sink, ", username: shop, password_file: nowhere"));
     CHECK(h.channel() == nullptr);
     CHECK(h.build_error().find("nowhere") != std::string::npos);
+  }
+}
+
+TEST_CASE("a password is never sent to a server that offers no STARTTLS (a downgrade)") {
+  TempDir dir;
+  // What a man in the middle makes a server look like: AUTH offered, STARTTLS stripped.
+  SmtpSink sink(dir / "sink", {.user = "shop", .password = "secret-Pa55word"});
+  write_file(dir / "smtp_password", "secret-Pa55word\n");
+  ChannelHarness h(dir.path(), smtp_conf(sink, ", username: shop, password_file: smtp_password"));
+  SendResult r = h.send(email_job("ana@example.com", "Ana", "s", "b", "ffffffffffffffffffffffffffffffff"));
+  MESSAGE(r.error);
+  CHECK(outcome_name(r.outcome) == std::string("permanent"));
+  CHECK(r.error.find("offers no STARTTLS") != std::string::npos);
+  CHECK(r.error.find("secret-Pa55word") == std::string::npos);
+  CHECK(sink.auth_attempts().empty());  // no AUTH ever reached the server
+  CHECK(sink.messages().empty());
+  SUBCASE("without a password, STARTTLS stays opportunistic and the message goes") {
+    SmtpSink open_sink(dir / "open");
+    ChannelHarness plain(dir.path(), smtp_conf(open_sink));
+    SendResult ok = plain.send(email_job("ana@example.com", "Ana", "s", "b", "abababababababababababababababab"));
+    CHECK_MESSAGE(ok.outcome == Outcome::kSent, ok.error);
   }
 }
 
