@@ -153,7 +153,11 @@ IngestResult Engine::ingest(const std::vector<FeedRecord>& records, const std::s
   IngestResult r;
   Millis now = clock_.now();
   WriteTx tx(store_);
-  for (const auto& rec : records) {
+  for (const auto& in : records) {
+    // A time outside the policy's window (a year 9999, an epoch 0) is rejected like any bad field.
+    std::optional<FeedRecord> windowed;
+    if (auto bad = outside_window(in, now, policy_->records)) windowed = *bad;
+    const FeedRecord& rec = windowed ? *windowed : in;
     if (const auto* bad = std::get_if<RejectedRecord>(&rec)) {
       append_audit(store_, now, {.event = "order_rejected", .shop = bad->shop,
                                  .orders = bad->order_id.empty() ? std::vector<std::string>{}

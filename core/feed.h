@@ -43,4 +43,13 @@ FeedRecord parse_feed_line(const std::string& line);
 // The instant a record describes: placed_at for orders, at for status records.
 std::optional<Millis> record_time(const FeedRecord& r);
 
+// How far back and ahead of now a record's time may be (the policy's `records`).
+struct RecordWindow {
+  Millis max_age = 400 * kDay;
+  Millis max_ahead = kDay;
+};
+
+// The rejection of a record whose time is outside `w` around `now`, naming the field.
+std::optional<RejectedRecord> outside_window(const FeedRecord& r, Millis now, const RecordWindow& w);
+
 }  // namespace nudge

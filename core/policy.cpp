@@ -594,7 +594,7 @@ PolicyResult parse_policy(const std::string& text, const std::string& path) {
   }
   try {
     c.keys(root, "the policy", {"version", "store", "audit_log", "source", "payment", "campaigns", "limits", "zones",
-                                "languages", "channels", "templates", "safety", "metrics"});
+                                "languages", "channels", "templates", "safety", "metrics", "records"});
     if (!root["version"]) {
       c.error(root, "the policy needs 'version: 1' at the top");
     } else if (auto v = c.integer(root["version"], "version", 1, 1000); v && *v != 1) {
@@ -608,6 +608,15 @@ PolicyResult parse_policy(const std::string& text, const std::string& path) {
       if (auto s = c.scalar(root["audit_log"], "audit_log")) p->audit_log = absolute_in(p->base_dir, *s);
     if (root["source"]) parse_source(c, root["source"], *p);
     if (root["payment"]) parse_payment(c, root["payment"], *p);
+    if (root["records"]) {
+      const auto& r = root["records"];
+      if (c.keys(r, "records", {"max_age", "max_ahead"})) {
+        if (r["max_age"])
+          if (auto d = c.duration(r["max_age"], "records.max_age")) p->records.max_age = *d;
+        if (r["max_ahead"])
+          if (auto d = c.duration(r["max_ahead"], "records.max_ahead")) p->records.max_ahead = *d;
+      }
+    }
     // channels and templates first: steps refer to them.
     if (root["channels"]) parse_channels(c, root["channels"], *p);
     if (root["templates"]) parse_templates(c, root["templates"], *p);

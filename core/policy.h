@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/feed.h"
 
 namespace nudge {
 
@@ -126,6 +127,7 @@ struct Policy {
   std::string audit_log;
   SourceConf source;
   Payment payment;
+  RecordWindow records;  // how old or how far ahead a record's time may be
   std::vector<Campaign> campaigns;
   Limits limits;
   std::map<std::string, std::string> zones;      // country (or "default") -> IANA zone

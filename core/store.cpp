@@ -2,6 +2,8 @@
 
 #include <filesystem>
 
+#include <sqlite3.h>
+
 namespace nudge {
 namespace {
 
@@ -84,8 +86,16 @@ static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == Store::kSchemaVers
 
 Store::Store(const std::string& path, int flags) : path_(path), db_(path, flags, 10000) {}
 
-std::unique_ptr<Store> Store::open(const std::string& path, std::string& error, Mode mode, int target_version) {
+std::unique_ptr<Store> Store::open(const std::string& path, std::string& error, Mode mode, int target_version,
+                                   Failure* failure) {
   std::unique_ptr<Store> s;
+  if (failure) *failure = Failure::kOther;
+  auto damaged = [&](const std::string& why) {
+    error = path + ": " + why + ". nudged will not touch it: restore the last good backup (docs/operations.md), " +
+            "or move it away to start afresh";
+    if (failure) *failure = Failure::kDamaged;
+    return nullptr;
+  };
   try {
     bool ro = mode == Mode::kReadOnly;
     if (ro && path != ":memory:" && !std::filesystem::exists(path)) {
@@ -98,6 +108,11 @@ std::unique_ptr<Store> Store::open(const std::string& path, std::string& error, 
     }
     s.reset(new Store(path, ro ? SQLite::OPEN_READONLY : SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE));
     int version = s->schema_version();
+    if (version == 0 && path != ":memory:") {
+      // A new store is empty. Tables without our version are another program's database.
+      auto n = s->db_.execAndGet("SELECT COUNT(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").getInt();
+      if (n > 0) return damaged("an SQLite database of another program (it has tables but no nudge schema version)");
+    }
     if (version > kSchemaVersion) {
       error = path + ": the database has schema version " + std::to_string(version) + ", newer than this nudge (" +
               std::to_string(kSchemaVersion) + "); refusing to use it. Upgrade nudge, or restore a matching backup.";
@@ -120,6 +135,12 @@ std::unique_ptr<Store> Store::open(const std::string& path, std::string& error, 
       tx.commit();
     }
     return s;
+  } catch (const SQLite::Exception& e) {
+    int code = e.getErrorCode() & 0xff;
+    if (code == SQLITE_NOTADB) return damaged("not an SQLite database (" + std::string(e.what()) + ")");
+    if (code == SQLITE_CORRUPT) return damaged("the database is corrupt (" + std::string(e.what()) + ")");
+    error = path + ": " + e.what();
+    return nullptr;
   } catch (const std::exception& e) {
     error = path + ": " + e.what();
     return nullptr;

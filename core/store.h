@@ -20,10 +20,16 @@ class Store {
 
   enum class Mode { kReadWrite, kReadOnly };
 
+  // Why an open failed: kDamaged is a file that is not a nudge store (not SQLite,
+  // corrupt, or another program's database); kOther is anything else (permissions,
+  // a missing folder, a newer schema).
+  enum class Failure { kOther, kDamaged };
+
   // Opens (creating when read-write) and migrates up to `target_version` (tests use a
-  // lower target to build an old database). Returns null and sets `error` on failure.
+  // lower target to build an old database). Returns null and sets `error` (and
+  // `failure`, when given) on failure.
   static std::unique_ptr<Store> open(const std::string& path, std::string& error, Mode mode = Mode::kReadWrite,
-                                     int target_version = kSchemaVersion);
+                                     int target_version = kSchemaVersion, Failure* failure = nullptr);
 
   SQLite::Database& db() { return db_; }
   const std::string& path() const { return path_; }

@@ -7,6 +7,7 @@
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -23,6 +24,7 @@
 #include "core/simulator.h"
 #include "core/store.h"
 #include "core/time_util.h"
+#include "daemon/backup.h"
 #include "daemon/inspect.h"
 #include "daemon/service.h"
 #include "daemon/source_check.h"
@@ -52,7 +54,8 @@ void usage(std::ostream& out) {
          "  orders import FEED.jsonl [--replay]\n"
          "                                  add feed records to the inbox (bad lines are reported by number);\n"
          "                                  --replay moves the feed's times to now and adds each record at its time\n"
-         "  summary                         what nudged did: reminders sent, deferred, skipped, cancelled, per buyer\n"
+         "  summary                         what nudged did: reminders sent, deferred (each reminder once), skipped,\n"
+         "                                  cancelled, per buyer\n"
          "  optout add|remove BUYER --shop S, optout list\n"
          "                                  buyers who must not be reminded\n"
          "  simulate --orders FEED.jsonl [--until TIME]\n"
@@ -62,6 +65,8 @@ void usage(std::ostream& out) {
          "                                  --rotated accepts a file that starts after seq 1 (a rotated part)\n"
          "  audit tail [-f] [-n N] [FILE]   the last N audit events as readable lines; -f follows, across rotation\n"
          "  status                          pending steps, due soon, today's counts, last poll and its error\n"
+         "  backup FILE                     a checked copy of the store (safe while nudged runs); exit 74 if it\n"
+         "                                  cannot be made or does not check out\n"
          "  source check                    one signed read-only call to the source: what it sees, the token's\n"
          "                                  expiry, the clock skew; exit 0 works, 77 refused, 69 unreachable\n"
          "  buyer ID [--shop S]             a buyer's reminders (the ledger) and open steps, in the buyer's time\n"
@@ -222,19 +227,39 @@ int cmd_summary(const Args& a) {
   Row total;
   std::map<std::string, int> reasons;
   int orders = 0, rejected = 0;
+  // A reminder deferred three times (quiet hours, then a cap twice) is one deferred
+  // reminder: deferrals count once per order and step, and once per reason.
+  std::set<std::string> deferred_seen, deferred_reason_seen;
   SQLite::Statement q(store->db(), "SELECT event, shop, buyer, line FROM audit ORDER BY seq");
   while (q.executeStep()) {
     std::string ev = q.getColumn(0).getString();
     std::string who = q.getColumn(1).getString() + "/" + q.getColumn(2).getString();
+    if (ev == "order_rejected") ++rejected;
+    if (ev == "deferred") {
+      auto j = nlohmann::json::parse(q.getColumn(3).getString(), nullptr, false);
+      if (!j.is_object()) continue;
+      std::string step = j.value("step", "");
+      std::string reason = j["reason"].is_string() ? j["reason"].get<std::string>() : "";
+      if (!j["orders"].is_array()) continue;
+      for (const auto& o : j["orders"]) {
+        if (!o.is_string()) continue;
+        std::string key = who + "/" + o.get<std::string>() + "/" + step;
+        if (deferred_seen.insert(key).second) {
+          ++total.deferred;
+          ++per_buyer[who].deferred;
+        }
+        if (!reason.empty() && deferred_reason_seen.insert(key + "/" + reason).second) ++reasons["deferred:" + reason];
+      }
+      continue;
+    }
     static const std::map<std::string, int Row::*> kFields = {
-        {"sent", &Row::sent},         {"deferred", &Row::deferred}, {"skipped", &Row::skipped},
-        {"cancelled", &Row::cancelled}, {"failed", &Row::failed},   {"in_doubt", &Row::in_doubt}};
+        {"sent", &Row::sent},           {"skipped", &Row::skipped}, {"cancelled", &Row::cancelled},
+        {"failed", &Row::failed},       {"in_doubt", &Row::in_doubt}};
     if (auto f = kFields.find(ev); f != kFields.end()) {
       ++(total.*(f->second));
       ++(per_buyer[who].*(f->second));
     }
-    if (ev == "order_rejected") ++rejected;
-    if (ev == "deferred" || ev == "skipped" || ev == "cancelled" || ev == "failed") {
+    if (ev == "skipped" || ev == "cancelled" || ev == "failed") {
       auto j = nlohmann::json::parse(q.getColumn(3).getString(), nullptr, false);
       if (j.is_object() && j["reason"].is_string()) ++reasons[ev + ":" + j["reason"].get<std::string>()];
     }
@@ -449,9 +474,36 @@ int cmd_audit(const Args& a) {
   return r.ok ? 0 : 1;
 }
 
+int cmd_backup(const Args& a) {
+  if (a.words.size() != 2) {
+    std::cerr << "nudgectl: backup needs the file to write\n";
+    usage(std::cerr);
+    return kExitUsage;
+  }
+  BackupReport r = backup_store(store_path_or_exit(a.config), a.words[1]);
+  if (!r.ok) {
+    std::cerr << "nudgectl backup: " << r.error << "\n";
+    return kExitIoErr;
+  }
+  if (a.json) {
+    std::cout << nlohmann::ordered_json{{"file", a.words[1]},       {"bytes", r.bytes},
+                                        {"schema_version", r.schema_version}, {"integrity", "ok"},
+                                        {"audit_lines", r.audit_lines}, {"last_seq", r.last_seq},
+                                        {"orders", r.orders}}
+                     .dump()
+              << "\n";
+  } else {
+    std::cout << a.words[1] << ": OK, " << r.bytes << " bytes, schema " << r.schema_version
+              << ", integrity_check ok, audit " << r.audit_lines << " lines (seq 1.." << r.last_seq
+              << ") hash chain intact, " << r.orders << " orders\n";
+  }
+  return 0;
+}
+
 int cmd_source(const Args& a) {
   if (a.words.size() != 2 || a.words[1] != "check") {
-    std::cerr << "nudgectl: usage: nudgectl source check\n";
+    std::cerr << "nudgectl: unknown source command\n";
+    usage(std::cerr);
     return kExitUsage;
   }
   auto policy = policy_or_exit(a.config);
@@ -503,6 +555,7 @@ int main(int argc, char** argv) {
     if (cmd == "audit") return cmd_audit(a);
     if (cmd == "status") return cmd_status(a);
     if (cmd == "source") return cmd_source(a);
+    if (cmd == "backup") return cmd_backup(a);
     if (cmd == "buyer" || cmd == "order") return cmd_buyer_or_order(a);
   } catch (const std::exception& e) {
     std::cerr << "nudgectl: " << e.what() << "\n";

@@ -90,8 +90,12 @@ bool Service::build_io(const Policy& policy, std::unique_ptr<Source>& source,
 
 bool Service::setup(std::shared_ptr<const Policy> policy, std::string& error) {
   policy_ = std::move(policy);
-  store_ = Store::open(policy_->store, error);
-  if (!store_) return false;
+  Store::Failure failure;
+  store_ = Store::open(policy_->store, error, Store::Mode::kReadWrite, Store::kSchemaVersion, &failure);
+  if (!store_) {
+    if (failure == Store::Failure::kDamaged) setup_exit_ = kExitIoErr;
+    return false;
+  }
   mirror_ = std::make_unique<AuditMirror>(policy_->audit_log);
   if (!mirror_->open(*store_, error)) return false;
   // Metrics count every event committed from here on, as the mirror writes it.

@@ -34,6 +34,7 @@ inline constexpr const char* kVersion = "0.1.0";
 inline constexpr int kExitConfig = 78;    // EX_CONFIG
 inline constexpr int kExitSoftware = 70;  // EX_SOFTWARE
 inline constexpr int kExitCantCreate = 73;
+inline constexpr int kExitIoErr = 74;      // EX_IOERR: the store file is damaged or not ours
 
 class Service {
  public:
