@@ -55,6 +55,28 @@ def main():
     jsonschema.Draft202012Validator.check_schema(schema)
     validator = jsonschema.Draft202012Validator(schema)
 
+    # Each default the schema documents is a valid value of its key.
+    failures, defaults = [], 0
+    def walk(node, path):
+        nonlocal defaults
+        if isinstance(node, dict):
+            for k, v in node.get("properties", {}).items():
+                if isinstance(v, dict) and "default" in v:
+                    defaults += 1
+                    sub = {k2: v2 for k2, v2 in v.items() if k2 != "default"}
+                    v_ = jsonschema.Draft202012Validator({**sub, "$defs": schema["$defs"]})
+                    for e in v_.iter_errors(v["default"]):
+                        failures.append(f"the schema's default for {path}{k} is not valid: {e.message}")
+            for k, v in node.items():
+                if k != "properties":
+                    walk(v, path)
+            for k, v in node.get("properties", {}).items():
+                walk(v, f"{path}{k}.")
+        elif isinstance(node, list):
+            for v in node:
+                walk(v, path)
+    walk(schema, "")
+
     files = []
     for arg in sys.argv[4:]:
         if os.path.isdir(arg):
@@ -62,7 +84,7 @@ def main():
         else:
             files.append(arg)
 
-    failures, checked, rejected = [], 0, []
+    checked, rejected = 0, []
     for path in files:
         r = subprocess.run([nudged, "--check", "--config", path], capture_output=True, text=True)
         if r.returncode != 0:
@@ -83,6 +105,7 @@ def main():
             failures += validate(validator, path, show_text=True)
             checked += 1
 
+    print(f"schema defaults that are valid values: {defaults}")
     print(f"shipped policies accepted by nudged --check and validated: {shipped} "
           f"({', '.join(os.path.relpath(f) for f in files if f not in rejected)})")
     if rejected:
