@@ -556,6 +556,18 @@ void parse_safety(Checker& c, const YAML::Node& n, Policy& p) {
 
 }  // namespace
 
+std::vector<std::string> policy_channel_types() {
+  std::vector<std::string> out;
+  for (const auto& [type, keys] : kChannelKeys) out.push_back(type);
+  return out;
+}
+
+std::vector<std::string> policy_source_types() {
+  std::vector<std::string> out;
+  for (const auto& [type, keys] : kSourceKeys) out.push_back(type);
+  return out;
+}
+
 PolicyResult parse_policy(const std::string& text, const std::string& path) {
   namespace fs = std::filesystem;
   PolicyResult result;

@@ -151,6 +151,10 @@ PolicyResult load_policy(const std::string& path);
 // Same, from text already in memory; `path` names it in errors and anchors relative paths.
 PolicyResult parse_policy(const std::string& text, const std::string& path);
 
+// The channel types and source types the parser knows (outbox, smtp, ...; inbox, ...).
+std::vector<std::string> policy_channel_types();
+std::vector<std::string> policy_source_types();
+
 // For the policy's JSON Schema tests: told of every mapping whose keys the parser
 // checks (where, in the words of its error messages, e.g. "channel 'mail'", and the
 // keys it allows there) and of every policy text it accepts. The daemon sets none.

@@ -38,9 +38,13 @@ std::string join(const std::set<std::string>& s) {
 }
 
 // A policy that reaches every place where the parser checks keys: each section, one
-// channel of each type (named after its type), retries, a match, a step, a per_buyer
-// window, quiet hours, a template text. Whether it is valid does not matter.
+// channel of each type the parser knows (named after its type), retries, a match, a
+// step, a per_buyer window, quiet hours, a template text. Whether it is valid does not
+// matter: keys are checked before anything else.
 std::string reaching_policy(const std::string& source) {
+  std::string channels = "channels:\n";
+  for (const auto& type : policy_channel_types())
+    channels += "  " + type + ": {type: " + type + ", retries: {max: 1}}\n";
   return "version: 1\n" + source +
          "payment: {deadline: 2h}\n"
          "campaigns:\n"
@@ -51,13 +55,8 @@ std::string reaching_policy(const std::string& source) {
          "  per_buyer: [{max: 1, within: 24h}]\n"
          "  quiet_hours: {from: \"21:00\", to: \"09:00\"}\n"
          "zones: {default: UTC}\n"
-         "languages: {default: en}\n"
-         "channels:\n"
-         "  outbox: {type: outbox, dir: out, retries: {max: 1}}\n"
-         "  smtp: {type: smtp, url: \"smtp://127.0.0.1:25\", from: a@example.com, retries: {max: 1}}\n"
-         "  sendmail: {type: sendmail, from: a@example.com, retries: {max: 1}}\n"
-         "  webhook: {type: webhook, url: \"https://127.0.0.1/h\", secret_file: s, retries: {max: 1}}\n"
-         "  aliexpress: {type: aliexpress, app_key: k, app_secret_file: s, session_file: t, retries: {max: 1}}\n"
+         "languages: {default: en}\n" +
+         channels +
          "templates:\n"
          "  t:\n"
          "    en: {subject: s, body: b}\n"
@@ -105,8 +104,22 @@ TEST_CASE("the JSON Schema describes exactly the keys the policy parser accepts,
   auto schema = load_schema();
   REQUIRE(schema["$schema"] == "https://json-schema.org/draft/2020-12/schema");
 
+  // The types: one schema object per channel and source type the parser knows.
+  auto one_of = [&](const std::string& def) {
+    std::set<std::string> out;
+    for (const auto& ref : schema["$defs"][def]["oneOf"]) out.insert(ref["$ref"].get<std::string>());
+    return out;
+  };
+  std::set<std::string> channel_refs, source_refs;
+  for (const auto& t : policy_channel_types()) channel_refs.insert("#/$defs/channel_" + t);
+  for (const auto& t : policy_source_types()) source_refs.insert("#/$defs/source_" + t);
+  CHECK_MESSAGE(one_of("channel") == channel_refs,
+                "the schema's channel types {" << join(one_of("channel")) << "}, the parser's {" << join(channel_refs) << "}");
+  CHECK_MESSAGE(one_of("source") == source_refs,
+                "the schema's source types {" << join(one_of("source")) << "}, the parser's {" << join(source_refs) << "}");
+
   std::map<std::string, std::set<std::string>> parser_keys;  // schema def -> keys
-  for (std::string type : {"inbox", "http", "aliexpress"}) {
+  for (const std::string& type : policy_source_types()) {
     KeyRecorder rec;
     PolicyObserver* previous = set_policy_observer(&rec);
     parse_policy(reaching_policy("source: {type: " + type + "}\n"), "/tmp/nudge-schema-test/policy.yaml");
