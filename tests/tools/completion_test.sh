@@ -18,7 +18,7 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 cd "$dir" || exit 1
 mkdir policies
-touch shop.yaml other.yml nudge.yaml.example orders.jsonl feed.json notes.txt audit.jsonl audit.jsonl.1 policies/a.yaml
+touch shop.yaml other.yml nudge.yaml.example orders.jsonl feed.json notes.txt audit.jsonl audit.jsonl.1 audit.jsonl-20261126 audit.jsonl-20261125.gz policies/a.yaml
 
 failures=0
 # expect "COMMAND LINE UP TO THE CURSOR" "expected sorted words, space-separated"
@@ -58,7 +58,7 @@ expect 'nudgectl simulate --until ' ''
 expect 'nudgectl optout ' 'add list remove'
 expect 'nudgectl optout add b1 --' '--config --help --json --shop'
 expect 'nudgectl audit ' 'tail verify'
-expect 'nudgectl audit verify ' 'audit.jsonl audit.jsonl.1 orders.jsonl policies'
+expect 'nudgectl audit verify ' 'audit.jsonl audit.jsonl-20261126 audit.jsonl.1 orders.jsonl policies'
 expect 'nudgectl audit verify --' '--config --help --json --rotated'
 expect 'nudgectl audit tail -' '--config --help --json -f -n'
 expect 'nudgectl --j' '--json'

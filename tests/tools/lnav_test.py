@@ -70,6 +70,16 @@ with tempfile.TemporaryDirectory() as d:
     if got_levels != want_levels or "error" not in got_levels:
         failures.append(f"levels by lnav {got_levels} != {want_levels}")
 
+    # A part rotated by logrotate (dateext) is the same format.
+    rotated = os.path.join(d, "audit.jsonl-20261126")
+    shutil.copy(audit, rotated)
+    audit_main, audit = audit, rotated
+    rows = sql("SELECT count(*) FROM nudge_audit")
+    print(f"rotated part {os.path.basename(rotated)}: {rows[0][0] if rows and rows[0] else '?'} rows")
+    if not rows or rows[0] != [str(len(lines))]:
+        failures.append(f"lnav does not read the rotated part {rotated} as nudge_audit: {rows}")
+    audit = audit_main
+
     times = sql("SELECT min(log_time), max(log_time) FROM nudge_audit")
     first = lines[0]["ts"].replace("T", " ").rstrip("Z")
     last = lines[-1]["ts"].replace("T", " ").rstrip("Z")
