@@ -8,6 +8,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <utility>
 
 #include <date/tz.h>
 #include <yaml-cpp/yaml.h>
@@ -48,6 +49,12 @@ std::string resolve_secret_path(const Policy& policy, const std::string& name, c
 }
 
 namespace {
+PolicyObserver* g_observer = nullptr;
+}  // namespace
+
+PolicyObserver* set_policy_observer(PolicyObserver* observer) { return std::exchange(g_observer, observer); }
+
+namespace {
 
 // Collects errors while walking the YAML tree, so that one run reports them all.
 class Checker {
@@ -62,6 +69,7 @@ class Checker {
 
   // Reports every key of `map` not in `allowed`; returns false if `map` is not a map.
   bool keys(const YAML::Node& map, const std::string& where, const std::set<std::string>& allowed) {
+    if (g_observer) g_observer->keys_checked(where, allowed);
     if (!map.IsMap()) {
       error(map, where + " must be a mapping of keys to values");
       return false;
@@ -571,6 +579,18 @@ void parse_safety(Checker& c, const YAML::Node& n, Policy& p) {
 
 }  // namespace
 
+std::vector<std::string> policy_channel_types() {
+  std::vector<std::string> out;
+  for (const auto& [type, keys] : kChannelKeys) out.push_back(type);
+  return out;
+}
+
+std::vector<std::string> policy_source_types() {
+  std::vector<std::string> out;
+  for (const auto& [type, keys] : kSourceKeys) out.push_back(type);
+  return out;
+}
+
 PolicyResult parse_policy(const std::string& text, const std::string& path) {
   namespace fs = std::filesystem;
   PolicyResult result;
@@ -655,6 +675,7 @@ PolicyResult parse_policy(const std::string& text, const std::string& path) {
     });
     return result;
   }
+  if (g_observer) g_observer->accepted(text, path);
   result.policy = std::move(p);
   return result;
 }

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -151,6 +152,23 @@ struct PolicyResult {
 PolicyResult load_policy(const std::string& path);
 // Same, from text already in memory; `path` names it in errors and anchors relative paths.
 PolicyResult parse_policy(const std::string& text, const std::string& path);
+
+// The channel types and source types the parser knows (outbox, smtp, ...; inbox, ...).
+std::vector<std::string> policy_channel_types();
+std::vector<std::string> policy_source_types();
+
+// For the policy's JSON Schema tests: told of every mapping whose keys the parser
+// checks (where, in the words of its error messages, e.g. "channel 'mail'", and the
+// keys it allows there) and of every policy text it accepts. The daemon sets none.
+// Not thread-safe: set it before parsing, from the thread that parses.
+class PolicyObserver {
+ public:
+  virtual ~PolicyObserver() = default;
+  virtual void keys_checked(const std::string& where, const std::set<std::string>& allowed) {}
+  virtual void accepted(const std::string& text, const std::string& path) {}
+};
+// Returns the observer it replaces.
+PolicyObserver* set_policy_observer(PolicyObserver* observer);  // nullptr: none
 
 // Where a *_file secret lives: $CREDENTIALS_DIRECTORY/name when that is set,
 // else relative to the policy's folder. `credentials_dir` is passed in so core/

@@ -246,9 +246,8 @@ std::string Metrics::render() {
   counter_samples(out, "nudge_channel_pauses_total", {"channel"}, pauses_);
   family(out, "nudge_store_faults_total", "counter", "Store errors (disk full, read-only, locked); sending pauses.");
   out += "nudge_store_faults_total " + std::to_string(store_faults_) + "\n";
-  family(out, "nudge_poll_failures_total", "counter",
-         "Polls of the source that failed (unreachable, refused, or an answer of an unexpected shape).");
-  out += "nudge_poll_failures_total " + std::to_string(poll_failures_) + "\n";
+  family(out, "nudge_polls_total", "counter", "Polls of the order source, by result: ok, or failed (unreachable, refused, or an answer of an unexpected shape).");
+  counter_samples(out, "nudge_polls_total", {"result"}, polls_);
 
   family(out, "nudge_send_latency_seconds", "histogram", "Time from a send's claim to its outcome.");
   for (size_t i = 0; i < std::size(kLatencyBounds); ++i)

@@ -37,7 +37,8 @@ class Metrics {
   // Counts one audit line (the JSON the mirror appends). Lines that do not parse are ignored.
   void observe(std::string_view audit_line);
   void store_fault() { ++store_faults_; }
-  void poll_failed() { ++poll_failures_; }
+  // One poll of the source ended: a page stored (ok) or an error (failed).
+  void poll(bool ok) { ++polls_[{ok ? "ok" : "failed"}]; }
   // Channels named in the policy, so that their counters show 0 before the first send.
   void add_channels(const std::vector<std::string>& channels);
 
@@ -68,7 +69,7 @@ class Metrics {
   std::map<Labels, std::uint64_t> skips_;      // {reason}
   std::map<Labels, std::uint64_t> pauses_;     // {channel}
   std::uint64_t store_faults_ = 0;
-  std::uint64_t poll_failures_ = 0;
+  std::map<Labels, std::uint64_t> polls_ = {{{"ok"}, 0}, {{"failed"}, 0}};  // {result}, both from 0
 
   // Send latency: from a send's `sending` line to its outcome line (audit timestamps).
   std::map<std::int64_t, std::int64_t> sending_at_ms_;  // send_id -> ts

@@ -279,7 +279,7 @@ void Service::on_page(std::optional<SourcePage> page, const std::string& error) 
   if (!page) {
     last_poll_error_ = error;
     log_warn("poll failed: " + error);
-    metrics_->poll_failed();
+    metrics_->poll(false);
     try {
       WriteTx tx(*store_);
       auto& s = store_->stmt(
@@ -304,10 +304,12 @@ void Service::on_page(std::optional<SourcePage> page, const std::string& error) 
                  " steps planned, " + std::to_string(r.cancelled_steps) + " cancelled");
       if (page->more) next = 0;
       store_ok();
+      metrics_->poll(true);
       after_commit();
       arm_wake();
     } catch (const std::exception& e) {
       store_fault("recording a page of orders", e);
+      metrics_->poll(false);  // fetched but not stored: the next poll asks again
       next = kFaultRetry;
     }
   }

@@ -46,6 +46,20 @@ TEST_CASE("reminder outcomes are counted per channel, only for claimed sends") {
   CHECK(has(body, R"(nudge_reminders_total{channel="email",outcome="sent"} 0)"));
 }
 
+TEST_CASE("polls are counted by result, both results shown from the start") {
+  Fixture f;
+  std::string body = f.metrics.render();
+  CHECK(has(body, "nudge_polls_total{result=\"ok\"} 0"));
+  CHECK(has(body, "nudge_polls_total{result=\"failed\"} 0"));
+  f.metrics.poll(true);
+  f.metrics.poll(true);
+  f.metrics.poll(false);
+  body = f.metrics.render();
+  CHECK(has(body, "nudge_polls_total{result=\"ok\"} 2"));
+  CHECK(has(body, "nudge_polls_total{result=\"failed\"} 1"));
+  CHECK(body.find("# TYPE nudge_polls_total counter\n") != std::string::npos);
+}
+
 TEST_CASE("deferrals, skips and channel pauses are counted by reason") {
   Fixture f;
   for (const auto& l : {line("deferred", std::nullopt, "", "quiet_hours"), line("deferred", std::nullopt, "", "quiet_hours"),

@@ -317,9 +317,10 @@ TEST_CASE("an order list in a shape we cannot read fails the poll loudly and sto
     CHECK(status.out.find("FAILED: aliexpress.trade.seller.orderlist.get: ") != std::string::npos);
     CHECK(status.out.find(expected.at(mode)) != std::string::npos);
     std::string metrics = ops::http_body(ops::http_get(port, "/metrics"));
-    auto at = metrics.find("\nnudge_poll_failures_total ");
+    const std::string failed = "\nnudge_polls_total{result=\"failed\"} ";
+    auto at = metrics.find(failed);
     REQUIRE(at != std::string::npos);
-    CHECK(std::stoi(metrics.substr(at + 27)) >= 2);
+    CHECK(std::stoi(metrics.substr(at + failed.size())) >= 2);
     CHECK(shop.sent().empty());
     CHECK(shop.daemon->running());
   }
@@ -356,7 +357,8 @@ TEST_CASE("an access token about to expire is refreshed, kept in the state folde
   SUBCASE("the refresh works: every later call uses the new token") {
     test::write_file(shop.dir / "session", json{{"access_token", kToken}, {"expire_time", soon}}.dump());
     test::write_file(shop.dir / "refresh_token", std::string(kRefresh) + "\n");
-    shop.start("", "merge: false", ", refresh_token_file: refresh_token");
+    int port = ops::free_port();
+    shop.start("", "merge: false\nmetrics: {port: " + std::to_string(port) + "}", ", refresh_token_file: refresh_token");
     REQUIRE_MESSAGE(test::eventually([&] { return shop.sent_for("4001") == 1; }, 15s), test::read_file(shop.log));
     CHECK(shop.calls_with("ok", nudge::aliexpress::kTokenRefresh) == 1);
     CHECK(shop.calls_with("bad_token") == 0);  // the fake accepts only the new token after the refresh
@@ -368,6 +370,13 @@ TEST_CASE("an access token about to expire is refreshed, kept in the state folde
     auto j = json::parse(test::read_file(kept));
     CHECK(j["access_token"] == std::string(kToken) + "-refreshed-1");
     CHECK(j["expire_time"].get<nudge::Millis>() > soon + 29 * nudge::kDay);
+    // The new expiry, as Prometheus reads it (Unix seconds).
+    std::string metrics = ops::http_body(ops::http_get(port, "/metrics"));
+    const std::string gauge = "\nnudge_token_expiry_timestamp_seconds{shop=\"s1\"} ";
+    auto g = metrics.find(gauge);
+    REQUIRE_MESSAGE(g != std::string::npos, metrics);
+    CHECK(std::stod(metrics.substr(g + gauge.size())) * 1000 ==
+          doctest::Approx(static_cast<double>(j["expire_time"].get<nudge::Millis>())).epsilon(1e-9));
     auto status = shop.ctl({"status"});
     CHECK(status.out.find("access token     expires ") != std::string::npos);
     CHECK(status.out.find("WARNING") == std::string::npos);

@@ -23,7 +23,11 @@ TEST_CASE("cmake --install --prefix /usr with DESTDIR puts every file in its usu
   for (const char* path : {"/usr/lib/systemd/system/nudged.service", "/usr/lib/systemd/system/nudged@.service",
                            "/etc/nudge/nudge.yaml.example", "/etc/logrotate.d/nudge",
                            "/usr/share/doc/nudge/README.md", "/usr/share/doc/nudge/operations.md",
-                           "/usr/share/doc/nudge/examples/nudged-systemd252.conf"}) {
+                           "/usr/share/doc/nudge/examples/nudged-systemd252.conf",
+                           "/usr/share/man/man8/nudged.8", "/usr/share/man/man1/nudgectl.1",
+                           "/usr/share/man/man5/nudge.yaml.5", "/usr/share/bash-completion/completions/nudgectl",
+                           "/usr/share/nudge/nudge.schema.json", "/etc/lnav/formats/nudge/nudge_audit.json",
+                           "/usr/share/doc/nudge/examples/nudge-alerts.yml", "/usr/share/doc/nudge/examples/nudge.json"}) {
     CAPTURE(path);
     CHECK(test::fs::is_regular_file(root + path));
   }

@@ -46,7 +46,9 @@ TEST_CASE("a scrape of /metrics shows the reminders sent and passes promtool") {
   CHECK(sample(body, "nudge_last_poll_age_seconds") >= 0);
   CHECK(sample(body, "nudge_last_poll_age_seconds") < 5);
   CHECK(sample(body, "nudge_store_faults_total") == 0);
-  for (const char* family : {"nudge_reminders_total", "nudge_deferrals_total", "nudge_skips_total",
+  CHECK(sample(body, "nudge_polls_total{result=\"ok\"}") >= 1);
+  CHECK(sample(body, "nudge_polls_total{result=\"failed\"}") == 0);
+  for (const char* family : {"nudge_polls_total", "nudge_reminders_total", "nudge_deferrals_total", "nudge_skips_total",
                              "nudge_due_backlog", "nudge_pending_steps", "nudge_last_poll_age_seconds",
                              "nudge_send_latency_seconds", "nudge_channel_pauses_total", "nudge_store_faults_total"}) {
     CAPTURE(family);

@@ -55,10 +55,13 @@ TEST_CASE("the units ask for notify-reload, the watchdog, a dynamic user and the
   }
   std::string single = test::read_file(unit_path("nudged.service"));
   CHECK(single.find("\nExecStart=/usr/sbin/nudged --config /etc/nudge/nudge.yaml\n") != std::string::npos);
+  // Enabled by the package before any policy exists: skipped, not failed, until it does.
+  CHECK(single.find("\nConditionPathExists=/etc/nudge/nudge.yaml\n") != std::string::npos);
   CHECK(single.find("\nStateDirectory=nudge\n") != std::string::npos);
   CHECK(single.find("\nLogsDirectory=nudge\n") != std::string::npos);
   std::string group = test::read_file(unit_path("nudged@.service"));
   CHECK(group.find("\nExecStart=/usr/sbin/nudged --config /etc/nudge/%i.yaml\n") != std::string::npos);
+  CHECK(group.find("\nConditionPathExists=/etc/nudge/%i.yaml\n") != std::string::npos);
   CHECK(group.find("\nStateDirectory=nudge/%i\n") != std::string::npos);
   CHECK(group.find("\nLogsDirectory=nudge/%i\n") != std::string::npos);
 }
