@@ -230,6 +230,12 @@ struct Token {
   uint32_t cps = 0;        // original code points
   uint32_t sentence = 0;
   bool cjk = false, num = false, letters = false;
+  // Written to dodge a filter: spelled apart, mixed scripts (Cyrillic 'а' in a Latin
+  // word), full-width or styled letters, zero-width characters inside, digits for
+  // letters. Such a word is never excused by "in the app".
+  bool evasive = false;
+  bool digits = false;     // has digits as written (the skeleton alone may make some: 'Б' -> '6')
+  int script = -1;         // of its first letter, to see mixed scripts
   std::string sep;         // the plain separators before it (at most a few)
 };
 
@@ -252,7 +258,10 @@ std::vector<Token> tokenize(std::string_view text) {
     char32_t cp;
     decode(text, i, cp);
     const CharNorm& n = norm.get(cp);
-    if (n.key.empty() && n.plain.empty()) continue;  // invisible: as if absent
+    if (n.key.empty() && n.plain.empty()) {  // invisible: as if absent
+      if (open) cur.evasive = true;
+      continue;
+    }
     if (n.cjk) {
       flush();
       Token t;
@@ -279,7 +288,17 @@ std::vector<Token> tokenize(std::string_view text) {
       cur.key += n.key;
       cur.e = static_cast<uint32_t>(i);
       cur.cps++;
-      if (!(cp >= '0' && cp <= '9') && !u_isdigit(static_cast<UChar32>(cp))) cur.letters = true;
+      if (cp >= 0xFF00 || (cp >= 0x1D400 && cp <= 0x1D7FF) || (cp >= 0x2460 && cp <= 0x24FF)) cur.evasive = true;
+      if (u_isalpha(static_cast<UChar32>(cp))) {
+        UErrorCode st = U_ZERO_ERROR;
+        int sc = uscript_getScript(static_cast<UChar32>(cp), &st);
+        if (cur.script < 0) cur.script = sc;
+        else if (sc != cur.script) cur.evasive = true;
+      }
+      if (!(cp >= '0' && cp <= '9') && !u_isdigit(static_cast<UChar32>(cp)))
+        cur.letters = true;
+      else
+        cur.digits = true;
       continue;
     }
     flush();
@@ -301,12 +320,13 @@ std::vector<Token> tokenize(std::string_view text) {
       return s == " " || s == "." || s == "-" || s == "_" || s == "*" || s == "\xC2\xB7";
     };
     size_t end = k;
-    if (single(k)) {
+    if (single(k)) {  // one separator throughout: "P.I.X e" joins "PIX", not "PIXe"
       end = k + 1;
-      while (end < out.size() && single(end) && joiner(end)) ++end;
+      while (end < out.size() && single(end) && joiner(end) && out[end].sep == out[k + 1].sep) ++end;
     }
     if (end - k >= 3) {
       Token t = out[k];
+      t.evasive = true;
       for (size_t j = k + 1; j < end; ++j) {
         t.key += out[j].key;
         t.e = out[j].e;
@@ -321,10 +341,8 @@ std::vector<Token> tokenize(std::string_view text) {
   }
   // Digits inside a word are read as the letters they stand for ("wh4tsapp").
   for (auto& t : joined) {
-    if (!t.letters || t.cjk) continue;
-    bool digits = false;
-    for (char c : t.key) digits = digits || (c >= '0' && c <= '9');
-    if (!digits) continue;
+    if (!t.letters || t.cjk || !t.digits) continue;
+    t.evasive = true;
     for (char& c : t.key) {
       switch (c) {
         case '0': c = 'o'; break;
@@ -873,7 +891,9 @@ void ContentLint::Impl::scan_words(const std::vector<Token>& toks, std::string_v
                                    std::vector<Finding>& out) const {
   words.scan(toks, [&](const Pattern& p, size_t i, size_t end) {
     if ((p.kind == Kind::kTone) != tone) return;
-    if (p.unless_in_app) {
+    bool evasive = false;
+    for (size_t k = i; k < end; ++k) evasive = evasive || toks[k].evasive;
+    if (p.unless_in_app && !evasive) {
       // Legitimate when the same sentence says it happens in the app.
       bool in_app = false;
       uint32_t s = toks[i].sentence;
@@ -1007,6 +1027,7 @@ void ContentLint::Impl::scan_plain(const PlainText& p, std::string_view text, co
     }
     i = e;
     while (e > b && std::strchr(".:?'`*", s[e - 1])) --e;  // a sentence's full stop is not part of a link
+    while (b < e && std::strchr(".:?'`*", s[b])) ++b;      // nor a colon before it
     if (e <= b) continue;
     std::string run = s.substr(b, e - b);
     std::string lower = run;
