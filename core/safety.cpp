@@ -15,7 +15,11 @@ std::pair<int, int> locate(const std::string& source, const TextPos& at, const s
   std::pair<int, int> fallback{at.line, at.col};
   if (at.pos >= source.size() || at.line == 0) return fallback;
   size_t p = at.pos;
-  int line = at.line, col = at.col;
+  // Columns count characters, not bytes (yaml-cpp's marks count bytes).
+  int line = at.line, col = 1;
+  for (size_t k = source.rfind('\n', p == 0 ? 0 : p - 1) == std::string::npos ? 0 : source.rfind('\n', p - 1) + 1;
+       k < p; ++k)
+    if ((static_cast<unsigned char>(source[k]) >> 6) != 2) ++col;
   auto advance = [&] {
     if (source[p] == '\n') {
       ++line;
