@@ -951,12 +951,18 @@ void ContentLint::Impl::scan_phones(const PlainText& p, std::string_view text, s
     }
     if (cur) groups.push_back(cur);
     if (digits < 7) return;
-    // Dates and times: 2026-11-20 10, 20/11/2026.
-    if ((groups.size() == 3 || groups.size() == 4) &&
-        ((groups[0] == 4 && groups[1] <= 2 && groups[2] <= 2) || (groups[0] <= 2 && groups[1] <= 2 && groups[2] == 4)))
-      return;
+    // Dates and times: 2026-11-20 10, 20/11/2026, 20.11.2026 (one separator, no '+').
+    if ((groups.size() == 3 || groups.size() == 4) && run.find_first_of("+(") == std::string::npos &&
+        ((groups[0] == 4 && groups[1] <= 2 && groups[2] <= 2) || (groups[0] <= 2 && groups[1] <= 2 && groups[2] == 4))) {
+      char sep1 = run[static_cast<size_t>(groups[0])], sep2 = run[static_cast<size_t>(groups[0] + 1 + groups[1])];
+      if (sep1 == sep2 && std::strchr("-./", sep1)) return;
+    }
+    // With a country code ("+44 ..."), a number that is only possible (a range the
+    // metadata calls unassigned) is still written as a phone number to call.
+    bool international = run.find('+') != std::string::npos;
     for (const auto& region : regions) {
-      PhoneNumberMatcher m(util, run, region, PhoneNumberMatcher::VALID, 5);
+      PhoneNumberMatcher m(util, run, region, international ? PhoneNumberMatcher::POSSIBLE : PhoneNumberMatcher::VALID,
+                           5);
       PhoneNumberMatch match;
       bool found = false;
       while (m.HasNext() && m.Next(&match)) {

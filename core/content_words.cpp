@@ -44,6 +44,12 @@ C (mon|notre) (numero|portable|telephone|whatsapp|mail|email|adresse mail)
 C (appelez|appelle|appeler|appellez|ecrivez moi|contactez moi)
 C (gmail|hotmail|yahoo|yandex|protonmail|icloud|яндекс почт*|mail ru|outlook com|163 com|qq com|126 com)
 C (at|arroba|собака|dog|艾特) (gmail|hotmail|yahoo|outlook|mail|yandex|icloud|qq|163|126)
+C (send|give|share|leave|tell|text) ~2 (your|ur) (phone|number|cell|mobile|whatsapp|telegram|contact|email|e mail)
+C (pasa*|dame|manda*|envia*|deja*|comparte*) ~2 (tu|su) (numero|celular|telefono|whatsapp|contacto|correo)
+C (passa*|manda*|envia*|deixa*|me da) ~2 (seu|teu|o seu) (numero|celular|telefone|whats|zap|contato|email)
+C (оставьте|оставь|дайте|дай|пришлите|скиньте|напишите|сообщите) ~2 (свой|ваш|твой) (номер|телефон|контакт*|почт*|email)
+C (donnez|donne|envoyez|laissez|communiquez|passez) ~2 (votre|ton) (numero|telephone|portable|whatsapp|mail|email)
+C (留|发|给|告诉) ~2 (手机号|电话|联系方式|微信号|号码)
 L (dot|punto|ponto|point|точка|点) (com|net|org|ru|xyz|shop|top|site|store|online|me|io|cn|br|mx|es|fr|link|ly|cc|vip|club|su|рф)
 
 Px (paypal|pay pal|paypa|paypl|papal|пейпал|пэйпал|пайпал|贝宝)
@@ -55,7 +61,10 @@ P (deposit*|deposite*)
 P (transferencia*|transfer|transferir|transfiera|transfiere|transfira|transfere|transferimos|virement*|перевод|переводом|переведите|переведи|перевести|переводите|скиньте|скинуть|скинь)
 P (bank|wire|money) (transfer|order|account|details)
 P (wire|send) ~2 (money|payment|funds)
-P (routing number|sort code|account number|account details|bank details|banking details)
+P (routing number|routing|sort code|account number|account details|bank details|banking details|apple cash)
+P (account|acct|cuenta|conta|compte|счет|счёт|账户|账号) ~1 #
+P (through|via|with|by|using|on) wise
+P wise (transfer|account)
 P (cuenta bancaria|datos bancarios|numero de cuenta|cuenta de banco|conta bancaria|dados bancarios|numero da conta|реквизит*|расчетн* счет*|coordonnees bancaires|compte bancaire|numero de compte)
 P (via|por|fazer|faca|faz|um) (ted|doc)
 P pix ~1 (key|chave|copia e cola|para o|para a|pro|pra|no cpf|no cnpj|no email|no celular|no numero|no telefone)
@@ -91,6 +100,7 @@ O (send|transfer|give) ~2 (money|payment|funds|cash) ~3 (directly|to me|to us|to
 O (contact|message|write|text|reach) (me|us) (directly|privately|outside|personally)
 O (pay|payment|send) ~2 (to|into) (my|our) (account|wallet|card|personal)
 O (deal|trade|transaction|payment|pay) ~2 (offline|outside|privately)
+O (between|among) (us|you and me|you and us|ourselves)
 
 Ox (pag*) ~2 (directamente|directo)
 O (pag*) ~3 (por fuera|afuera|aparte|en privado|en efectivo|personalmente|en persona)
@@ -100,7 +110,10 @@ O (cancel*|anula|anule|anular) ~5 (compra*|compre|pida|pide|pedir|haga|hace*|haz
 O (compra*|compre|pida|pide|pedir|ordene|pedido|haz el pedido) ~3 (en|por|desde|a traves de) (nuestra|nuestro|mi) ~1 (pagina web|web|sitio|tienda online|tienda propia)
 O (sin|evitar|evite|evita|ahorrar|ahorra|ahorre|ahorrate|ahorrese) ~2 (comision|comisiones)
 O (mas barato|descuento|mejor precio) ~6 (directo|directamente|fuera|sin aliexpress|por fuera)
-O (trato|acuerdo|venta|negocio|transaccion) (directo|directa|privado|privada|personal|por fuera)
+O (trato|acuerdo|venta|negocio|transaccion) ~3 (directo|directa|privado|privada|personal|por fuera)
+O sin ~1 (aliexpress|plataforma|ali|app) (de por medio|en medio)
+O (compr*|pide*|pida|ordena*|pag*) ~3 (directo|directamente) (con|a) (nosotros|mi|conmigo)
+O entre nosotros
 O (envi*|mand*|transfier*|transfiera|deposit*) ~2 (dinero|pago|plata|importe) ~3 (directamente|a mi|a nuestra|a nuestro|a esta)
 O (contactame|contactenos|escribeme|escribenos|hablemos|hable conmigo) ~2 (privado|directo|directamente|por fuera|por interno|al privado)
 
@@ -111,7 +124,8 @@ O sem passar ~1 (pelo|pela|por) ~1 (app|aplicativo|aliexpress|plataforma|ali)
 O (cancele|cancela|cancelar|cancelem) ~5 (compre|comprar|faca|fazer|peca|pede|pedir|finalize) ~4 (nosso|nossa|meu|minha) ~2 (site|loja online|loja propria|whats|zap|instagram|link)
 O (compre|comprar|compra|peca|pede|pedir) ~3 (no|na|pelo|pela|em) (nosso|nossa|meu|minha) ~1 (site|loja online|loja propria)
 O (sem|evitar|evite|economizar|economize|fugir) ~3 (taxa|taxas|comissao|comissoes|tarifa|tarifas) ~3 (aliexpress|plataforma|ali|do app)
-O (negocio|negociacao|negociar|venda|compra|acerto|acordo|transacao|fechar) (direto|direta|diretamente|particular|por fora)
+O (negocio|negociacao|negociar|venda|compra|acerto|acordo|transacao|fechar) ~2 (direto|direta|diretamente|particular|por fora)
+O entre nos
 O (chama|chame|fala|fale|me chama|me chame|me fala|chama a gente) ~2 (no privado|no pv|pv|privado|inbox|direct)
 O (mais barato|desconto|preco melhor|melhor preco) ~6 (direto|diretamente|por fora|fora)
 O (mand*|envi*|transfir*|deposit*|passa) ~2 (dinheiro|pagamento|valor|grana) ~2 (direto|diretamente|pra mim|para mim|na minha conta|pra gente|para nos)
@@ -125,6 +139,7 @@ O (закаж*|заказыв*|куп*|покупай*|оформ*|оплат*) 
 O (дешевле|скидк*|выгодн*|экономи*|сэкономи*) ~6 (напрямую|минуя|без комисс*|вне|у нас на сайте|в обход|без наценк*)
 O (без|минуя|обойти|избежать) ~2 (комисси*|наценк*) ~3 (площадк*|платформ*|али*|маркетплейс*)?
 O (сделк*|оплат*|заказ*|покупк*) (вне|мимо|в обход|напрямую) ~1 (площадк*|платформ*|сайта|али*)?
+O между нами
 
 Ox (payer|payez|paiement|reglez|regler|regle|paye|payes|reglement) ~2 (directement|en direct)
 O (payer|payez|paiement|reglez|regler|regle|paye|payes|reglement) ~3 (hors|en dehors|en prive|en main propre|de la main a la main|en liquide|en especes|entre nous)
@@ -136,6 +151,9 @@ O (moins cher|reduction|remise|meilleur prix) ~6 (directement|en direct|hors|san
 O (envoy*|virez|versez|transfer*) ~3 (argent|paiement|montant) ~2 (directement|a moi|sur mon|sur notre)
 O sans passer ~1 par ~2 (aliexpress|la plateforme|plateforme|appli|application|ali)
 O (transaction|vente|paiement|accord|affaire|arrangement) (directe|direct|privee|prive|hors|entre nous)
+O entre nous
+O (commandez|achetez|payez|commander|acheter|reglez) directement (chez|aupres de|a) (nous|moi)
+O sans (aliexpress|la plateforme|passer)
 
 Ox 直接 ~2 (付款|支付|付|转|打款|汇|买|购买|下单)
 O (私下|线下|站外|平台外|场外|私人|私底下|私聊) ~1 (交易|付款|支付|转账|汇款|联系|沟通|购买|下单|打款|结算|转给|付|买|谈)
@@ -145,6 +163,9 @@ O (官网|独立站|我们的网站|我们网站|我们自己的网站) ~4 (下�
 O (免|省|没有|不收|节省|省去|省掉|避免) ~2 (手续费|平台费|佣金|平台抽成)
 O (更便宜|优惠|便宜|折扣) ~8 (私下|直接|线下|站外|平台外)
 O (付|转|打|汇) ~1 (给我|给我们)
+O (不用|不要|别|无需) ~2 (平台|速卖通|app|网站) ~3 (拍|买|下单|付款|付)
+O 直接 ~1 (找我|找我们|联系我)
+O 私聊
 
 T (legal action|legal steps|legal proceedings|lawsuit|sue you|court|lawyer*|attorney|police|collection agency|debt collector*|collectors)
 T (report|reported|reporting) ~2 (you|your account|your profile|to aliexpress|to the platform|to the police)
