@@ -144,6 +144,13 @@ void lint_policy(const Policy& policy, const std::string& file, const std::strin
           PolicyError e{file, line, col, msg, severity};
           (severity == Severity::kError ? errors : warnings).push_back(std::move(e));
         };
+        // {{order_url}} renders a link to the marketplace's order page; were its host
+        // not allowed, every message would be skipped at send time. Say so now.
+        if (field->find("order_url") != std::string::npos &&
+            !lint->lint("https://www.aliexpress.com/p/order/detail.html", "").empty())
+          errors.push_back({file, pos.line, pos.col,
+                            where + " uses {{order_url}}, a link to www.aliexpress.com, which is not in "
+                                    "safety.allowed_link_hosts; every message would be skipped"});
         for (const auto& f : lint->lint(blank, lang)) {
           if (!f.allowed_by.empty())
             report(f, Severity::kNote, "; allowed by safety.allow " + quoted(f.allowed_by));

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <chrono>
+
 #include "core/content_lint.h"
 #include "core/policy.h"
 #include "core/safety.h"
@@ -209,6 +211,29 @@ TEST_CASE("safety.allow lets a phrase through with a note, but never a phone, an
   CHECK_FALSE(lint("call +1 415 555 0132", "safety: {allow: [\"call +1 415 555 0132\"]}\n").empty());
   CHECK_FALSE(lint("card 4111 8246 2819 4822", "safety: {allow: [\"card 4111 8246 2819 4822\"]}\n").empty());
   CHECK_FALSE(lint("see shop.xyz", "safety: {allow: [see shop.xyz]}\n").empty());
+}
+
+TEST_CASE("a template using {{order_url}} needs the marketplace's host allowed") {
+  CHECK(lint("Pay at {{order_url}}").empty());
+  auto e = lint("Pay at {{order_url}}", "safety: {allowed_link_hosts: [shop.example.com]}\n");
+  REQUIRE(e.size() == 1);
+  CHECK(e[0].message.find("uses {{order_url}}, a link to www.aliexpress.com, which is not in "
+                          "safety.allowed_link_hosts") != std::string::npos);
+}
+
+TEST_CASE("any bytes at all are linted without a crash, and a long text in bounded time") {
+  ContentLint l{LintConfig{}};
+  std::string junk;
+  for (int i = 0; i < 20000; ++i) junk += static_cast<char>((i * 7919) % 256);
+  CHECK_NOTHROW(l.lint(junk, "ru"));
+  CHECK_NOTHROW(l.tone(junk));
+  std::string invalid = "pay\xC3pal \xF0\x9F\x98 +7 916 \xE2\x80 123-45-67 \xFF";
+  CHECK_NOTHROW(l.lint(invalid, ""));
+  std::string long_text;
+  for (int i = 0; i < 2000; ++i) long_text += "Hola, pague en la app el pedido 8001 por 33,31 USD. ";
+  auto t0 = std::chrono::steady_clock::now();
+  CHECK(l.lint(long_text, "es").empty());
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
 }
 
 TEST_CASE("the seller's own forbidden phrases and allowed hosts extend the lists") {
