@@ -167,6 +167,19 @@ O (不用|不要|别|无需) ~2 (平台|速卖通|app|网站) ~3 (拍|买|下单
 O 直接 ~1 (找我|找我们|联系我)
 O 私聊
 
+O (cancel*) ~6 (send|give|share|text) ~3 (link|invoice|payment link|details)
+O (cancel*|anula*) ~6 (mando|envio|paso|mandare|enviare|doy) ~4 (enlace|link|liga|datos)
+O (cancel*) ~6 (mando|envio|passo|mandarei|enviarei|dou) ~4 (link|boleto|dados)
+O (annul*) ~6 (envoie|envoyer|envoyons|enverrai|donne|donnerai) ~4 (lien|coordonnees|rib)
+O (отмен*) ~6 (пришлю|пришлём|пришлем|отправлю|скину|дам|вышлю) ~4 (ссылк*|реквизит*)
+O 取消 ~8 (发|给) ~8 (链接|付款码|收款码|账号)
+O (fee|fees|commission|commissions) ~6 (privately|in private|directly|offline|between us)
+O (comision|comisiones) ~6 (privado|por privado|por interno|directo|directamente|por fuera)
+O (taxa|taxas|comissao|comissoes) ~6 (privado|no pv|direto|diretamente|por fora)
+O (комисси*) ~6 (личк*|лично|напрямую|в лс|в обход)
+O (commission|commissions|frais) ~6 (en prive|prive|directement|entre nous)
+O (手续费|佣金|平台费) ~6 (私下|线下|直接|站外)
+
 T (legal action|legal steps|legal proceedings|lawsuit|sue you|court|lawyer*|attorney|police|collection agency|debt collector*|collectors)
 T (report|reported|reporting) ~2 (you|your account|your profile|to aliexpress|to the platform|to the police)
 T (blacklist*|black list|black listed)
