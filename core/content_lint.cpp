@@ -369,6 +369,7 @@ struct Atom {
 struct Element {
   int gap = -1;      // >= 0: up to `gap` other tokens
   bool num = false;  // a number token
+  bool optional = false;  // written "(...)?": may be absent
   std::vector<std::vector<Atom>> alts;
 };
 
@@ -431,6 +432,10 @@ std::vector<Element> compile(std::string_view text) {
         s = bar + 1;
       }
       i = close + 1;
+      if (i < text.size() && text[i] == '?') {
+        e.optional = true;
+        ++i;
+      }
     } else {
       size_t end = text.find(' ', i);
       if (end == std::string_view::npos) end = text.size();
@@ -448,7 +453,6 @@ std::vector<Element> compile(std::string_view text) {
     }
     if (e.gap >= 0 || e.num || !e.alts.empty()) elems.push_back(std::move(e));
   }
-  // A trailing '?' in the table marks nothing; optional parts are written as gaps.
   return elems;
 }
 
@@ -465,6 +469,7 @@ bool match_from(const std::vector<Element>& elems, size_t el, const std::vector<
     return true;
   }
   const Element& e = elems[el];
+  if (e.optional && match_from(elems, el + 1, toks, i, sentence, end)) return true;
   if (e.gap >= 0) {
     for (int k = 0; k <= e.gap; ++k) {
       size_t j = i + static_cast<size_t>(k);
@@ -871,12 +876,12 @@ ContentLint::ContentLint(LintConfig config) : impl_(std::make_unique<Impl>()) {
   }
   for (const auto& phrase : impl_->config.forbidden_phrases) {
     Pattern p{Kind::kOffPlatform, false, {}, phrase};
-    for (auto& t : tokenize(phrase)) p.elems.push_back(Element{-1, false, {{Atom{t.key, false}}}});
+    for (auto& t : tokenize(phrase)) p.elems.push_back(Element{-1, false, false, {{Atom{t.key, false}}}});
     impl_->words.add(std::move(p));
   }
   for (const auto& phrase : impl_->config.allow) {
     Pattern p{Kind::kAllow, false, {}, phrase};
-    for (auto& t : tokenize(phrase)) p.elems.push_back(Element{-1, false, {{Atom{t.key, false}}}});
+    for (auto& t : tokenize(phrase)) p.elems.push_back(Element{-1, false, false, {{Atom{t.key, false}}}});
     impl_->allow.add(std::move(p));
   }
   for (const char* w : {"card", "карт", "tarjet", "cart", "卡", "visa", "mastercard", "mir", "мир", "сбер", "cb"})

@@ -6,7 +6,8 @@
 // boleto are offered at AliExpress' checkout in Brazil, OXXO in Mexico).
 //
 // Pattern syntax: words separated by spaces; `(a|b c|d*)` alternatives (each may be
-// several words); `word*` a prefix; `~N` up to N other words; `#` a number. Words are
+// several words; a gap inside one is ignored); `(...)?` may be absent; `word*` a prefix;
+// `~N` up to N other words; `#` a number. Words are
 // normalised like the text (NFKC, case folded, confusable skeleton, accents dropped),
 // so write them plainly; Chinese is matched character by character.
 #include "core/content_lint.h"
@@ -137,8 +138,8 @@ O (вне|за пределами) ~1 (площадк*|платформ*|али�
 O (отмен*) ~5 (закаж*|заказыв*|куп*|покупай*|оформ*|оплат*|перезакаж*) ~4 (на|у|в|через) ~2 (сайт*|телеграм*|личк*|канал*|вотсап*|ватсап*)
 O (закаж*|заказыв*|куп*|покупай*|оформ*|оплат*) ~3 (на|в|через|у) (нашем|наш|моем|мой|моём|нашей|собственн*) ~1 (сайт*|канал*|телеграм*)
 O (дешевле|скидк*|выгодн*|экономи*|сэкономи*) ~6 (напрямую|минуя|без комисс*|вне|у нас на сайте|в обход|без наценк*)
-O (без|минуя|обойти|избежать) ~2 (комисси*|наценк*) ~3 (площадк*|платформ*|али*|маркетплейс*)?
-O (сделк*|оплат*|заказ*|покупк*) (вне|мимо|в обход|напрямую) ~1 (площадк*|платформ*|сайта|али*)?
+O (без|минуя|обойти|избежать) ~2 (комисси*|наценк*) ~3 (площадк*|платформ*|али*|маркетплейс*)
+O (сделк*|оплат*|заказ*|покупк*) (вне|мимо|в обход|напрямую) ~1 (площадк*|платформ*|сайта|али*)
 O между нами
 
 Ox (payer|payez|paiement|reglez|regler|regle|paye|payes|reglement) ~2 (directement|en direct)
