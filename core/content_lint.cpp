@@ -218,8 +218,10 @@ PlainText plain_view(std::string_view text) {
     decode(text, i, cp);
     const std::string& pl = norm.get(cp).plain;
     p.s += pl;
-    p.from.insert(p.from.end(), pl.size(), static_cast<uint32_t>(b));
-    p.to.insert(p.to.end(), pl.size(), static_cast<uint32_t>(i));
+    for (size_t k = 0; k < pl.size(); ++k) {
+      p.from.push_back(static_cast<uint32_t>(b));
+      p.to.push_back(static_cast<uint32_t>(i));
+    }
   }
   return p;
 }
@@ -799,6 +801,8 @@ void ContentLint::Impl::scan_plain(const PlainText& p, std::string_view text, co
 
   // Runs of non-space characters: links, e-mail addresses, handles, IBANs, crypto.
   auto breaks = [](char32_t c) {
+    if (c < 128) return c == ' ' || c == '\n' || c == '\t' || c == ',' || c == ';' || c == '"' || c == '<' || c == '>' ||
+                        c == '(' || c == ')' || c == '[' || c == ']' || c == '{' || c == '}' || c == '!';
     return c == ' ' || c == '\n' || c == '\t' || c == ',' || c == ';' || c == '"' || c == '<' || c == '>' ||
            c == '(' || c == ')' || c == '[' || c == ']' || c == '{' || c == '}' || c == '!' || c == 0xAB ||
            c == 0xBB || c == 0x201C || c == 0x201D || c == 0x3001 || c == 0x3002 || c == 0xFF0C || c == 0x300C ||
@@ -826,7 +830,8 @@ void ContentLint::Impl::scan_plain(const PlainText& p, std::string_view text, co
     if (e <= b) continue;
     std::string run = s.substr(b, e - b);
     std::string lower = run;
-    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (auto& c : lower)
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
 
     // Links with a scheme, www. links, contact schemes.
     size_t host_b = std::string::npos;
