@@ -7,6 +7,7 @@
 
 #include "core/hash.h"
 #include "core/render.h"
+#include "core/safety.h"
 #include "core/time_util.h"
 #include "core/zones.h"
 
@@ -517,6 +518,12 @@ void Engine::claim_buyer(const std::string& shop, const std::string& buyer, std:
     for (auto& r : msg)
       in.orders.push_back({r.order_id, r.order->amount, r.order->currency, r.order->placed_at, r.order->closes_at});
     Rendered text = render_message(p, in);
+    // G7: a template that passed the lint can still render something unsafe (an order
+    // field carrying a phone number, say): such a message is skipped, never sent.
+    if (auto unsafe = unsafe_content(p, text)) {
+      for (auto& r : msg) finish(r, "skipped", std::string("unsafe_content:") + to_string(unsafe->category));
+      continue;
+    }
 
     auto& ins = store_.stmt(
         "INSERT INTO sends(shop, buyer_id, step, channel, template, lang, idempotency_key, state, attempt, subject, "

@@ -20,8 +20,20 @@
 namespace nudge {
 
 std::string PolicyError::to_string() const {
-  if (line == 0) return file + ": " + message;
-  return file + ":" + std::to_string(line) + ":" + std::to_string(col) + ": " + message;
+  std::string kind = severity == Severity::kWarning ? "warning: " : severity == Severity::kNote ? "note: " : "";
+  if (line == 0) return file + ": " + kind + message;
+  return file + ":" + std::to_string(line) + ":" + std::to_string(col) + ": " + kind + message;
+}
+
+std::string warning_count(const std::vector<PolicyError>& warnings) {
+  int w = 0, n = 0;
+  for (const auto& e : warnings) (e.severity == Severity::kNote ? n : w)++;
+  if (w + n == 0) return "";
+  std::string out = " (";
+  if (w) out += std::to_string(w) + (w == 1 ? " warning" : " warnings");
+  if (w && n) out += ", ";
+  if (n) out += std::to_string(n) + (n == 1 ? " note" : " notes");
+  return out + ")";
 }
 
 std::string Window::label() const { return std::to_string(max) + "/" + format_duration(within); }
@@ -558,12 +570,14 @@ void parse_templates(Checker& c, const YAML::Node& n, Policy& p) {
       if (v["subject"])
         if (auto s = c.scalar(v["subject"], where + " subject")) {
           text.subject = *s;
-          text.subject_pos = {v["subject"].Mark().line + 1, v["subject"].Mark().column + 1};
+          text.subject_pos = {v["subject"].Mark().line + 1, v["subject"].Mark().column + 1,
+                              static_cast<size_t>(std::max(0, v["subject"].Mark().pos))};
         }
       if (v["body"])
         if (auto s = c.scalar(v["body"], where + " body")) {
           text.body = *s;
-          text.body_pos = {v["body"].Mark().line + 1, v["body"].Mark().column + 1};
+          text.body_pos = {v["body"].Mark().line + 1, v["body"].Mark().column + 1,
+                           static_cast<size_t>(std::max(0, v["body"].Mark().pos))};
         }
       t.by_lang[lang] = std::move(text);
     }
@@ -572,9 +586,17 @@ void parse_templates(Checker& c, const YAML::Node& n, Policy& p) {
 }
 
 void parse_safety(Checker& c, const YAML::Node& n, Policy& p) {
-  if (!c.keys(n, "safety", {"allowed_link_hosts", "forbidden_phrases"})) return;
+  if (!c.keys(n, "safety", {"allowed_link_hosts", "forbidden_phrases", "allow", "tone"})) return;
   if (n["allowed_link_hosts"]) p.safety.allowed_link_hosts = c.strings(n["allowed_link_hosts"], "allowed_link_hosts");
   if (n["forbidden_phrases"]) p.safety.forbidden_phrases = c.strings(n["forbidden_phrases"], "forbidden_phrases");
+  if (n["allow"]) p.safety.allow = c.strings(n["allow"], "safety.allow");
+  if (n["tone"])
+    if (auto s = c.scalar(n["tone"], "safety.tone")) {
+      if (*s == "warn" || *s == "error")
+        p.safety.tone_error = *s == "error";
+      else
+        c.error(n["tone"], "safety.tone must be warn or error, not '" + *s + "'");
+    }
 }
 
 }  // namespace
@@ -664,15 +686,18 @@ PolicyResult parse_policy(const std::string& text, const std::string& path) {
           c.error(kv.first, "template '" + kv.first.Scalar() + "' has no text in the default language '" + def + "'");
       }
     }
-    if (c.errors().empty()) lint_policy(*p, path, c.errors());
+    if (c.errors().empty()) {
+      p->content_lint = make_content_lint(*p);
+      lint_policy(*p, path, text, c.errors(), result.warnings);
+    }
   } catch (const YAML::Exception& e) {
     c.error(e.mark, "unexpected structure: " + e.msg);
   }
+  auto by_place = [](const PolicyError& a, const PolicyError& b) { return std::tie(a.line, a.col) < std::tie(b.line, b.col); };
+  std::stable_sort(result.warnings.begin(), result.warnings.end(), by_place);
   if (!c.errors().empty()) {
     result.errors = std::move(c.errors());
-    std::stable_sort(result.errors.begin(), result.errors.end(), [](const PolicyError& a, const PolicyError& b) {
-      return std::tie(a.line, a.col) < std::tie(b.line, b.col);
-    });
+    std::stable_sort(result.errors.begin(), result.errors.end(), by_place);
     return result;
   }
   if (g_observer) g_observer->accepted(text, path);

@@ -15,12 +15,17 @@
 
 namespace nudge {
 
+class ContentLint;
+
+enum class Severity { kError, kWarning, kNote };
+
 struct PolicyError {
   std::string file;
   int line = 0;  // 1-based; 0 when the error is about the file as a whole
   int col = 0;
   std::string message;
-  std::string to_string() const;  // "file:line:col: message"
+  Severity severity = Severity::kError;
+  std::string to_string() const;  // "file:line:col: message", "file:line:col: warning: message"
 };
 
 struct Step {
@@ -103,6 +108,7 @@ struct Payment {
 
 struct TextPos {
   int line = 0, col = 0;  // of the YAML scalar, 1-based
+  size_t pos = 0;         // its byte offset in the file
 };
 
 struct TemplateText {
@@ -116,8 +122,10 @@ struct Template {
 };
 
 struct Safety {
-  std::vector<std::string> allowed_link_hosts = {"aliexpress.com"};
-  std::vector<std::string> forbidden_phrases;
+  std::vector<std::string> allowed_link_hosts = {"aliexpress.com", "aliexpress.ru", "aliexpress.us"};
+  std::vector<std::string> forbidden_phrases;  // added to the built-in wording (off_platform)
+  std::vector<std::string> allow;              // phrases the seller needs; check reports each use
+  bool tone_error = false;                     // safety.tone: error makes tone warnings errors
 };
 
 struct Policy {
@@ -138,6 +146,9 @@ struct Policy {
   Safety safety;
   int metrics_port = 0;  // 0: off
   std::string text_sha256;  // of the file's bytes, for the audit's policy_loaded
+  // The content lint built from `safety` and the policy's countries; checks every
+  // rendered message before it is claimed (core/safety.h).
+  std::shared_ptr<const ContentLint> content_lint;
 
   std::string default_language() const;
 };
@@ -145,8 +156,12 @@ struct Policy {
 struct PolicyResult {
   std::shared_ptr<const Policy> policy;  // null when errors is not empty
   std::vector<PolicyError> errors;
+  std::vector<PolicyError> warnings;     // warnings and notes, in file order; never block loading
   bool ok() const { return policy != nullptr; }
 };
+
+// " (2 warnings, 1 note)" for a summary line, or "" when there are none.
+std::string warning_count(const std::vector<PolicyError>& warnings);
 
 // Reads and checks the policy at `path`.
 PolicyResult load_policy(const std::string& path);

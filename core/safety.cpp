@@ -2,124 +2,179 @@
 
 #include <algorithm>
 #include <regex>
+#include <utility>
 
 namespace nudge {
 
-const std::vector<std::string>& builtin_forbidden_phrases() {
-  static const std::vector<std::string> kPhrases = {
-      // English
-      "paypal", "bank transfer", "wire transfer", "western union", "moneygram", "wechat pay", "alipay transfer",
-      "crypto", "cryptocurrency", "bitcoin", "usdt", "tether", "pay outside", "outside aliexpress", "outside the platform",
-      "pay me directly", "direct payment", "iban", "swift code", "zelle", "venmo", "cash app", "gift card",
-      // Spanish
-      "transferencia bancaria", "pago fuera", "pagar fuera", "fuera de la plataforma", "giro postal", "criptomoneda",
-      // Portuguese
-      "transferência bancária", "transferencia bancaria", "pix", "pagar fora", "pagamento fora", "fora da plataforma",
-      "criptomoeda",
-      // Russian
-      "банковский перевод", "перевод на карту", "на карту", "оплата вне", "оплатить вне", "вне платформы",
-      "криптовалют", "вестерн юнион", "western юнион",
-      // French
-      "virement bancaire", "virement", "payer en dehors", "paiement en dehors", "hors de la plateforme",
-      "cryptomonnaie",
-      // Chinese
-      "银行转账", "电汇", "微信支付", "微信转账", "支付宝转账", "加密货币", "比特币", "平台外", "站外付款", "西联汇款",
-  };
-  return kPhrases;
-}
-
 namespace {
 
-// Lowercases ASCII and the Cyrillic capitals (two-byte UTF-8), enough to match
-// the phrase list case-insensitively.
-std::string fold(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    unsigned char c = s[i];
-    if (c < 0x80) {
-      out += static_cast<char>(std::tolower(c));
-    } else if ((c == 0xD0) && i + 1 < s.size()) {
-      unsigned char d = s[i + 1];
-      if (d >= 0x90 && d <= 0x9F) {  // А..П -> а..п
-        out += '\xD0';
-        out += static_cast<char>(d + 0x20);
-      } else if (d >= 0xA0 && d <= 0xAF) {  // Р..Я -> р..я
-        out += '\xD1';
-        out += static_cast<char>(d - 0x20);
-      } else {
-        out += static_cast<char>(c);
-        out += static_cast<char>(d);
-      }
-      ++i;
-    } else {
-      out += static_cast<char>(c);
+// Where byte `offset` of a scalar's value is in the file: walks the raw text from the
+// scalar's mark beside the value, undoing quotes, escapes, folding and block
+// indentation. Falls back to the scalar's own position when the two cannot be lined up.
+std::pair<int, int> locate(const std::string& source, const TextPos& at, const std::string& value, size_t offset) {
+  std::pair<int, int> fallback{at.line, at.col};
+  if (at.pos >= source.size() || at.line == 0) return fallback;
+  size_t p = at.pos;
+  // Columns count characters, not bytes (yaml-cpp's marks count bytes).
+  int line = at.line, col = 1;
+  for (size_t k = source.rfind('\n', p == 0 ? 0 : p - 1) == std::string::npos ? 0 : source.rfind('\n', p - 1) + 1;
+       k < p; ++k)
+    if ((static_cast<unsigned char>(source[k]) >> 6) != 2) ++col;
+  auto advance = [&] {
+    if (source[p] == '\n') {
+      ++line;
+      col = 1;
+    } else if ((static_cast<unsigned char>(source[p]) >> 6) != 2) {
+      ++col;
     }
+    ++p;
+  };
+  char style = source[p];
+  bool dq = style == '"', sq = style == '\'';
+  if (dq || sq) {
+    advance();
+  } else if (style == '|' || style == '>') {
+    while (p < source.size() && source[p] != '\n') advance();
+    if (p < source.size()) advance();
+  }
+  for (size_t v = 0; v < offset && v < value.size();) {
+    if (p >= source.size()) return fallback;
+    char want = value[v];
+    char got = source[p];
+    if (dq && got == '\\' && p + 1 < source.size()) {
+      char esc = source[p + 1];
+      char decoded = esc == 'n' ? '\n' : esc == 't' ? '\t' : esc;
+      if (decoded == want) {
+        advance();
+        advance();
+        ++v;
+        continue;
+      }
+      if (esc == '\n') {  // an escaped line break: nothing in the value
+        advance();
+        advance();
+        continue;
+      }
+      return fallback;
+    }
+    if (sq && got == '\'' && p + 1 < source.size() && source[p + 1] == '\'' && want == '\'') {
+      advance();
+      advance();
+      ++v;
+      continue;
+    }
+    if (got == want) {
+      advance();
+      ++v;
+      continue;
+    }
+    if (got == ' ' || got == '\t' || got == '\n' || got == '\r') {
+      // Folding and indentation: a line break may stand for a space in the value.
+      bool ws_want = want == ' ' || want == '\n';
+      advance();
+      if (ws_want && (got == '\n')) {
+        ++v;
+        while (p < source.size() && (source[p] == ' ' || source[p] == '\t')) advance();
+      }
+      continue;
+    }
+    return fallback;
+  }
+  // Skip indentation in front of the finding itself.
+  while (p < source.size() && (source[p] == ' ' || source[p] == '\t' || source[p] == '\n') && offset < value.size() &&
+         source[p] != value[offset])
+    advance();
+  return {line, col};
+}
+
+// Mustache tags ({{buyer_name}}, {{#orders}}) are blanked out, byte for byte, so that
+// offsets stay those of the template and the tags' names are not read as words.
+std::string blank_tags(const std::string& text) {
+  std::string out = text;
+  size_t pos = 0;
+  while ((pos = out.find("{{", pos)) != std::string::npos) {
+    size_t end = out.find("}}", pos + 2);
+    if (end == std::string::npos) break;
+    end += 2;
+    if (end < out.size() && out[end] == '}') ++end;  // {{{triple}}}
+    for (size_t k = pos; k < end; ++k) out[k] = ' ';
+    pos = end;
   }
   return out;
 }
 
-bool host_allowed(std::string host, const std::vector<std::string>& allowed) {
-  std::transform(host.begin(), host.end(), host.begin(), ::tolower);
-  for (auto a : allowed) {
-    std::transform(a.begin(), a.end(), a.begin(), ::tolower);
-    if (host == a || (host.size() > a.size() && host.compare(host.size() - a.size(), a.size(), a) == 0 &&
-                      host[host.size() - a.size() - 1] == '.'))
-      return true;
-  }
-  return false;
-}
-
-// Whole-word match for short ASCII phrases ("pix", "usdt"), substring otherwise.
-bool contains_phrase(const std::string& folded, const std::string& phrase) {
-  size_t pos = 0;
-  while ((pos = folded.find(phrase, pos)) != std::string::npos) {
-    bool ascii = static_cast<unsigned char>(phrase[0]) < 0x80;
-    auto word = [&](size_t i) { return i < folded.size() && std::isalnum(static_cast<unsigned char>(folded[i])); };
-    bool left_ok = !ascii || pos == 0 || !word(pos - 1);
-    bool right_ok = !ascii || !word(pos + phrase.size());
-    if (left_ok && right_ok) return true;
-    ++pos;
-  }
-  return false;
+std::string quoted(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += (c == '\n' || c == '\r' || c == '\t') ? ' ' : c;
+  return out + "'";
 }
 
 }  // namespace
 
-void lint_policy(const Policy& policy, const std::string& file, std::vector<PolicyError>& errors) {
-  static const std::regex kLink(R"((https?://|www\.)([A-Za-z0-9.-]+))", std::regex::icase);
-  static const std::regex kBareHost(R"(\b([A-Za-z0-9-]+\.)+(me|com|net|org|io|co|ru|cn|info|biz|link|ly|gl)\b)",
-                                    std::regex::icase);
-  std::vector<std::string> phrases = builtin_forbidden_phrases();
-  for (const auto& p : policy.safety.forbidden_phrases) phrases.push_back(fold(p));
+std::shared_ptr<const ContentLint> make_content_lint(const Policy& policy) {
+  LintConfig config;
+  config.allowed_link_hosts = policy.safety.allowed_link_hosts;
+  config.forbidden_phrases = policy.safety.forbidden_phrases;
+  config.allow = policy.safety.allow;
+  std::vector<std::string> regions;
+  for (const auto& c : policy.campaigns)
+    for (const auto& country : c.match.countries) regions.push_back(country);
+  for (const auto& [country, zone] : policy.zones)
+    if (country != "default") regions.push_back(country);
+  for (const auto& [country, lang] : policy.languages)
+    if (country != "default") regions.push_back(country);
+  std::sort(regions.begin(), regions.end());
+  regions.erase(std::unique(regions.begin(), regions.end()), regions.end());
+  config.regions = std::move(regions);
+  return std::make_shared<const ContentLint>(std::move(config));
+}
+
+void lint_policy(const Policy& policy, const std::string& file, const std::string& source,
+                 std::vector<PolicyError>& errors, std::vector<PolicyError>& warnings) {
+  auto lint = policy.content_lint ? policy.content_lint : make_content_lint(policy);
   for (const auto& [name, tmpl] : policy.templates) {
     for (const auto& [lang, text] : tmpl.by_lang) {
       for (auto [field, pos] : {std::pair{&text.subject, text.subject_pos}, std::pair{&text.body, text.body_pos}}) {
-        auto where = "template '" + name + "' (" + lang + ")";
-        auto report = [&](const std::string& msg) { errors.push_back({file, pos.line, pos.col, where + " " + msg}); };
-        std::vector<std::string> linked;
-        for (std::sregex_iterator it(field->begin(), field->end(), kLink), end; it != end; ++it) {
-          std::string host = (*it)[2];
-          linked.push_back((*it)[2]);
-          while (!host.empty() && host.back() == '.') host.pop_back();
-          if ((*it)[1].str().rfind("www", 0) == 0 || (*it)[1].str().rfind("WWW", 0) == 0) host = "www." + host;
-          if (!host_allowed(host, policy.safety.allowed_link_hosts))
-            report("links to '" + host + "', which is not in safety.allowed_link_hosts; buyers must pay only on the platform");
+        if (field->empty()) continue;
+        std::string where = "template '" + name + "' (" + lang + ")";
+        std::string blank = blank_tags(*field);
+        auto report = [&](const Finding& f, Severity severity, const std::string& tail) {
+          auto [line, col] = locate(source, pos, *field, f.offset);
+          std::string msg = where + ": " + to_string(f.category) + " " + quoted(f.matched) + ": " + f.detail + tail;
+          PolicyError e{file, line, col, msg, severity};
+          (severity == Severity::kError ? errors : warnings).push_back(std::move(e));
+        };
+        // {{order_url}} renders a link to the marketplace's order page; were its host
+        // not allowed, every message would be skipped at send time. Say so now.
+        if (field->find("order_url") != std::string::npos &&
+            !lint->lint("https://www.aliexpress.com/p/order/detail.html", "").empty())
+          errors.push_back({file, pos.line, pos.col,
+                            where + " uses {{order_url}}, a link to www.aliexpress.com, which is not in "
+                                    "safety.allowed_link_hosts; every message would be skipped"});
+        for (const auto& f : lint->lint(blank, lang)) {
+          if (!f.allowed_by.empty())
+            report(f, Severity::kNote, "; allowed by safety.allow " + quoted(f.allowed_by));
+          else
+            report(f, Severity::kError, f.category == Category::kLink ? "" : "; buyers must be reached and paid only on the platform");
         }
-        for (std::sregex_iterator it(field->begin(), field->end(), kBareHost), end; it != end; ++it) {
-          std::string host = (*it)[0];
-          bool in_link = std::find(linked.begin(), linked.end(), host) != linked.end();
-          if (!in_link && !host_allowed(host, policy.safety.allowed_link_hosts))
-            report("names the site '" + host + "', which is not in safety.allowed_link_hosts");
-        }
-        std::string folded = fold(*field);
-        for (const auto& phrase : phrases) {
-          if (contains_phrase(folded, phrase))
-            report("mentions '" + phrase + "', which looks like an off-platform payment request; buyers must pay only on the platform");
+        for (const auto& f : lint->tone(blank)) {
+          if (!f.allowed_by.empty())
+            report(f, Severity::kNote, "; allowed by safety.allow " + quoted(f.allowed_by));
+          else
+            report(f, policy.safety.tone_error ? Severity::kError : Severity::kWarning,
+                   policy.safety.tone_error ? " (safety.tone: error)" : "");
         }
       }
     }
   }
+}
+
+std::optional<Finding> unsafe_content(const Policy& policy, const Rendered& message) {
+  auto lint = policy.content_lint ? policy.content_lint : make_content_lint(policy);
+  Finding f;
+  if (lint->unsafe(message.subject, message.lang, &f)) return f;
+  if (lint->unsafe(message.body, message.lang, &f)) return f;
+  return std::nullopt;
 }
 
 std::string clean_buyer_text(std::string_view text, size_t max_chars) {

@@ -132,12 +132,18 @@ int cmd_check(const Args& a) {
     return kExitUsage;
   }
   auto r = load_policy(a.words[1]);
+  // Errors, warnings and notes in file order, like a compiler's.
+  std::vector<PolicyError> all = r.errors;
+  all.insert(all.end(), r.warnings.begin(), r.warnings.end());
+  std::stable_sort(all.begin(), all.end(), [](const PolicyError& x, const PolicyError& y) {
+    return std::tie(x.line, x.col) < std::tie(y.line, y.col);
+  });
+  for (const auto& e : all) std::cerr << e.to_string() << "\n";
   if (!r.ok()) {
-    for (const auto& e : r.errors) std::cerr << e.to_string() << "\n";
     std::cerr << r.errors.size() << (r.errors.size() == 1 ? " error" : " errors") << " in " << a.words[1] << "\n";
     return kExitConfig;
   }
-  std::cout << a.words[1] << ": policy is valid\n";
+  std::cout << a.words[1] << ": policy is valid" << warning_count(r.warnings) << "\n";
   return 0;
 }
 

@@ -1,9 +1,12 @@
 // nudged: the reminder daemon. See README.md and docs/operations.md.
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "core/policy.h"
 #include "daemon/log.h"
@@ -48,12 +51,17 @@ int main(int argc, char** argv) {
   }
   if (check) {
     auto r = nudge::load_policy(config);
+    std::vector<nudge::PolicyError> all = r.errors;
+    all.insert(all.end(), r.warnings.begin(), r.warnings.end());
+    std::stable_sort(all.begin(), all.end(), [](const nudge::PolicyError& x, const nudge::PolicyError& y) {
+      return std::tie(x.line, x.col) < std::tie(y.line, y.col);
+    });
+    for (const auto& e : all) std::cerr << e.to_string() << "\n";
     if (!r.ok()) {
-      for (const auto& e : r.errors) std::cerr << e.to_string() << "\n";
       std::cerr << r.errors.size() << (r.errors.size() == 1 ? " error" : " errors") << " in " << config << "\n";
       return nudge::kExitConfig;
     }
-    std::cout << config << ": policy is valid\n";
+    std::cout << config << ": policy is valid" << nudge::warning_count(r.warnings) << "\n";
     return 0;
   }
   nudge::init_logging(verbose);

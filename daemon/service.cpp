@@ -131,6 +131,7 @@ int Service::run() {
     log_error("the policy has errors; not starting:\n" + join_errors(loaded.errors));
     return kExitConfig;
   }
+  for (const auto& w : loaded.warnings) log_warn(w.to_string());  // tone, safety.allow: never silent
   // Take the signals before the slow part: one arriving during setup is handled
   // (as a clean stop) once the loop runs, instead of killing the process.
   signals_.add(SIGTERM);
@@ -224,6 +225,8 @@ void Service::reload() {
     error = options_.config_path + ": store and audit_log cannot change while nudged runs; restart it instead";
   } else if (!loaded.ok()) {
     error = join_errors(loaded.errors);
+  } else {
+    for (const auto& w : loaded.warnings) log_warn(w.to_string());
   }
   std::unique_ptr<Source> source;
   std::map<std::string, std::shared_ptr<Channel>> channels;
