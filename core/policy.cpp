@@ -636,7 +636,7 @@ PolicyResult parse_policy(const std::string& text, const std::string& path) {
   }
   try {
     c.keys(root, "the policy", {"version", "store", "audit_log", "source", "payment", "campaigns", "limits", "zones",
-                                "languages", "channels", "templates", "safety", "metrics", "records"});
+                                "languages", "channels", "templates", "safety", "metrics", "records", "retention"});
     if (!root["version"]) {
       c.error(root, "the policy needs 'version: 1' at the top");
     } else if (auto v = c.integer(root["version"], "version", 1, 1000); v && *v != 1) {
@@ -657,6 +657,25 @@ PolicyResult parse_policy(const std::string& text, const std::string& path) {
           if (auto d = c.duration(r["max_age"], "records.max_age")) p->records.max_age = *d;
         if (r["max_ahead"])
           if (auto d = c.duration(r["max_ahead"], "records.max_ahead")) p->records.max_ahead = *d;
+      }
+    }
+    if (root["retention"]) {
+      const auto& r = root["retention"];
+      if (c.keys(r, "retention", {"orders", "audit"})) {
+        if (r["orders"])
+          if (auto d = c.duration(r["orders"], "retention.orders")) {
+            if (*d < kDay)
+              c.error(r["orders"], "retention.orders must be at least 1d");
+            else
+              p->retention.orders = *d;
+          }
+        if (r["audit"])
+          if (auto d = c.duration(r["audit"], "retention.audit")) {
+            if (*d < kDay)
+              c.error(r["audit"], "retention.audit must be at least 1d");
+            else
+              p->retention.audit = *d;
+          }
       }
     }
     // channels and templates first: steps refer to them.

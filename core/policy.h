@@ -72,6 +72,12 @@ struct Limits {
   Millis misfire_grace = 6 * kHour;
 };
 
+// How long finished orders and audit rows are kept in the store (core/retention.h).
+struct Retention {
+  Millis orders = 90 * kDay;
+  Millis audit = 400 * kDay;
+};
+
 struct Retries {
   int max = 3;
   Millis backoff = 30 * kSecond;
@@ -137,6 +143,7 @@ struct Policy {
   SourceConf source;
   Payment payment;
   RecordWindow records;  // how old or how far ahead a record's time may be
+  Retention retention;
   std::vector<Campaign> campaigns;
   Limits limits;
   std::map<std::string, std::string> zones;      // country (or "default") -> IANA zone

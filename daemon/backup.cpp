@@ -62,8 +62,19 @@ BackupReport backup_store(const std::string& store_path, const std::string& dest
       while (q.executeStep()) out << q.getColumn(0).getString() << "\n";
       if (!out.flush()) return fail("cannot write " + lines_file);
     }
+    // After retention pruned the oldest lines, the chain is proven from the anchor.
+    std::int64_t anchor_seq = 0;
+    std::string anchor_hash = kGenesisHash;
+    {
+      SQLite::Statement m(copy, "SELECT key, value FROM meta WHERE key IN ('audit_anchor_seq', 'audit_anchor_hash')");
+      while (m.executeStep()) {
+        if (m.getColumn(0).getString() == "audit_anchor_seq") anchor_seq = std::stoll(m.getColumn(1).getString());
+        if (m.getColumn(0).getString() == "audit_anchor_hash") anchor_hash = m.getColumn(1).getString();
+      }
+    }
     std::ifstream in(lines_file, std::ios::binary);
-    AuditCheck check = verify_audit(in);
+    AuditCheck check = verify_audit(in, anchor_seq + 1, anchor_hash);
+    r.first_seq = anchor_seq + 1;
     if (!check.ok)
       return fail("the copy's audit chain is broken at line " + std::to_string(check.first_bad_line) + ": " +
                   check.problem);

@@ -15,7 +15,7 @@ struct BackupReport {
   std::string error;           // set when !ok: what failed, naming the file
   std::int64_t bytes = 0;
   int schema_version = 0;
-  std::int64_t audit_lines = 0, last_seq = 0, orders = 0;
+  std::int64_t audit_lines = 0, first_seq = 1, last_seq = 0, orders = 0;  // first_seq > 1: after pruning
 };
 
 BackupReport backup_store(const std::string& store_path, const std::string& dest);

@@ -494,13 +494,13 @@ int cmd_backup(const Args& a) {
   if (a.json) {
     std::cout << nlohmann::ordered_json{{"file", a.words[1]},       {"bytes", r.bytes},
                                         {"schema_version", r.schema_version}, {"integrity", "ok"},
-                                        {"audit_lines", r.audit_lines}, {"last_seq", r.last_seq},
+                                        {"audit_lines", r.audit_lines}, {"first_seq", r.first_seq}, {"last_seq", r.last_seq},
                                         {"orders", r.orders}}
                      .dump()
               << "\n";
   } else {
     std::cout << a.words[1] << ": OK, " << r.bytes << " bytes, schema " << r.schema_version
-              << ", integrity_check ok, audit " << r.audit_lines << " lines (seq 1.." << r.last_seq
+              << ", integrity_check ok, audit " << r.audit_lines << " lines (seq " << r.first_seq << ".." << r.last_seq
               << ") hash chain intact, " << r.orders << " orders\n";
   }
   return 0;

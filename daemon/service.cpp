@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 
 #include "core/time_util.h"
+#include "core/retention.h"
 #include "daemon/aliexpress_client.h"
 #include "daemon/log.h"
 
@@ -69,7 +70,8 @@ Service::Service(Options options)
       signals_(io_),
       poll_timer_(io_),
       wake_timer_(io_),
-      exit_timer_(io_) {}
+      exit_timer_(io_),
+      prune_timer_(io_) {}
 
 Service::~Service() { workers_.join(); }
 
@@ -148,6 +150,7 @@ int Service::run() {
            ", audit " + policy_->audit_log + ", " + std::to_string(c.scheduled) + " steps pending");
   wait_signal();
   schedule_poll(0);
+  schedule_prune(kSecond);
   arm_wake();
   notifier_.start_watchdog();
   notifier_.ready();
@@ -205,6 +208,7 @@ void Service::begin_shutdown() {
   signals_.cancel();
   poll_timer_.cancel();
   wake_timer_.cancel();
+  prune_timer_.cancel();
   for (auto& [name, timer] : gate_timers_) timer->cancel();
   release_waiting("shutdown");
   after_commit();
@@ -255,6 +259,36 @@ void Service::reload() {
   }
   notifier_.ready();
   notify_status();
+}
+
+// Retention (core/retention.h): a small batch at a time, once a minute, or again at
+// once while batches come back full. Each batch is its own short transaction, so the
+// loop goes on claiming and sending between them.
+void Service::schedule_prune(Millis delay) {
+  if (stopping_) return;
+  prune_timer_.expires_after(std::chrono::milliseconds(delay));
+  prune_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) prune();
+  });
+}
+
+void Service::prune() {
+  constexpr Millis kPruneEvery = 60 * kSecond, kPruneAgain = 50;
+  if (faulted_) {
+    schedule_prune(kPruneEvery);
+    return;
+  }
+  try {
+    auto r = prune_step(*store_, *policy_, clock_.now());
+    if (r.total() > 0)
+      log_info("retention: pruned " + std::to_string(r.orders) + " orders (" + std::to_string(r.steps) + " steps, " +
+               std::to_string(r.sends) + " sends, " + std::to_string(r.ledger) + " ledger rows), " +
+               std::to_string(r.audit) + " audit rows, " + std::to_string(r.inbox) + " ingested inbox lines");
+    schedule_prune(r.more ? kPruneAgain : kPruneEvery);
+  } catch (const std::exception& e) {
+    store_fault("pruning old rows", e);
+    schedule_prune(kPruneEvery);
+  }
 }
 
 void Service::schedule_poll(Millis delay) {

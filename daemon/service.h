@@ -54,6 +54,8 @@ class Service {
   bool build_io(const Policy& policy, std::unique_ptr<Source>& source,
                 std::map<std::string, std::shared_ptr<Channel>>& channels, std::string& error);
   void schedule_poll(Millis delay);
+  void schedule_prune(Millis delay);
+  void prune();
   void poll();
   void on_page(std::optional<SourcePage> page, const std::string& error);
   void on_order_news(const std::vector<FeedRecord>& records);
@@ -82,7 +84,7 @@ class Service {
   boost::asio::io_context io_;
   boost::asio::thread_pool workers_{2};
   boost::asio::signal_set signals_;
-  boost::asio::steady_timer poll_timer_, wake_timer_, exit_timer_;
+  boost::asio::steady_timer poll_timer_, wake_timer_, exit_timer_, prune_timer_;
   SystemClock clock_;
   std::shared_ptr<const Policy> policy_;
   std::unique_ptr<Store> store_;

@@ -62,7 +62,8 @@ std::string reaching_policy(const std::string& source) {
          "    en: {subject: s, body: b}\n"
          "safety: {allowed_link_hosts: [aliexpress.com]}\n"
          "metrics: {port: 0}\n"
-         "records: {max_age: 400d}\n";
+         "records: {max_age: 400d}\n"
+         "retention: {orders: 90d}\n";
 }
 
 struct KeyRecorder : PolicyObserver {
@@ -94,6 +95,7 @@ std::string schema_def_for(const std::string& where, const std::string& source_t
       {"safety", "safety"},
       {"metrics", "metrics"},
       {"records", "records"},
+      {"retention", "retention"},
   };
   if (w == "source") return "source_" + source_type;
   auto it = kDefs.find(w);

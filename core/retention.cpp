@@ -1,0 +1,174 @@
+#include "core/retention.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace nudge {
+
+namespace {
+
+constexpr const char* kAnchorSeq = "audit_anchor_seq";
+constexpr const char* kAnchorHash = "audit_anchor_hash";
+constexpr const char* kMirrorSeq = "audit_mirror_seq";  // how far the audit file got (daemon/audit_mirror.cpp)
+
+std::string meta(Store& store, const char* key, const std::string& fallback = "") {
+  auto& q = store.stmt("SELECT value FROM meta WHERE key=?");
+  q.bind(1, key);
+  std::string v = q.executeStep() ? q.getColumn(0).getString() : fallback;
+  q.reset();
+  return v;
+}
+
+void set_meta(Store& store, const char* key, const std::string& value) {
+  auto& s = store.stmt("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value");
+  s.bind(1, key);
+  s.bind(2, value);
+  s.exec();
+}
+
+std::int64_t prune_inbox(Store& store, int batch) {
+  auto& c = store.stmt("SELECT cursor FROM source_state WHERE source='inbox'");
+  std::int64_t taken = 0;
+  if (c.executeStep() && !c.getColumn(0).isNull()) {
+    try {
+      taken = std::stoll(c.getColumn(0).getString());
+    } catch (const std::exception&) {
+    }
+  }
+  c.reset();
+  if (taken <= 0) return 0;
+  WriteTx tx(store);
+  auto& d = store.stmt("DELETE FROM inbox WHERE id IN (SELECT id FROM inbox WHERE id <= ? ORDER BY id LIMIT ?)");
+  d.bind(1, static_cast<int64_t>(taken));
+  d.bind(2, batch);
+  std::int64_t n = d.exec();
+  tx.commit();
+  return n;
+}
+
+void prune_orders(Store& store, const Policy& policy, Millis now, int batch, PruneResult& r) {
+  Millis cut = now - policy.retention.orders;
+  Millis window = 0;
+  for (const auto& w : policy.limits.per_buyer) window = std::max(window, w.within);
+  // Candidates are read before the write transaction, so the scan holds no lock. An
+  // order with a step still open, or with a reminder that still counts for a cap, is
+  // never one: every candidate is deleted, so each round makes progress.
+  std::vector<std::pair<std::string, std::string>> orders;
+  {
+    auto& q = store.stmt(
+        "SELECT o.shop, o.order_id FROM orders o "
+        "WHERE ((o.status != 'awaiting_payment' AND o.status_at < ?1) OR (o.status = 'awaiting_payment' AND o.closes_at < ?1)) "
+        "AND NOT EXISTS (SELECT 1 FROM schedule s WHERE s.shop = o.shop AND s.order_id = o.order_id "
+        "                AND s.state IN ('scheduled', 'sending')) "
+        "AND NOT EXISTS (SELECT 1 FROM schedule s JOIN ledger l ON l.send_id = s.send_id "
+        "                WHERE s.shop = o.shop AND s.order_id = o.order_id AND l.released = 0 AND l.at > ?2) "
+        "LIMIT ?3");
+    q.bind(1, static_cast<int64_t>(cut));
+    q.bind(2, static_cast<int64_t>(now - window));
+    q.bind(3, batch);
+    while (q.executeStep()) orders.emplace_back(q.getColumn(0).getString(), q.getColumn(1).getString());
+    q.reset();
+  }
+  if (orders.empty()) return;
+  r.more = r.more || static_cast<int>(orders.size()) == batch;
+  WriteTx tx(store);
+  for (const auto& [shop, order] : orders) {
+    std::vector<std::int64_t> sends;
+    auto& s = store.stmt("SELECT DISTINCT send_id FROM schedule WHERE shop=? AND order_id=? AND send_id IS NOT NULL");
+    s.bind(1, shop);
+    s.bind(2, order);
+    while (s.executeStep()) sends.push_back(s.getColumn(0).getInt64());
+    s.reset();
+    auto& ds = store.stmt("DELETE FROM schedule WHERE shop=? AND order_id=?");
+    ds.bind(1, shop);
+    ds.bind(2, order);
+    r.steps += ds.exec();
+    for (std::int64_t id : sends) {
+      // A merged send stays while a kept order's step still points at it.
+      auto& used = store.stmt("SELECT COUNT(*) FROM schedule WHERE send_id=?");
+      used.bind(1, static_cast<int64_t>(id));
+      used.executeStep();
+      bool still_used = used.getColumn(0).getInt64() > 0;
+      used.reset();
+      if (still_used) continue;
+      auto& dl = store.stmt("DELETE FROM ledger WHERE send_id=?");
+      dl.bind(1, static_cast<int64_t>(id));
+      r.ledger += dl.exec();
+      auto& dsend = store.stmt("DELETE FROM sends WHERE id=?");
+      dsend.bind(1, static_cast<int64_t>(id));
+      r.sends += dsend.exec();
+    }
+    auto& dor = store.stmt("DELETE FROM orders WHERE shop=? AND order_id=?");
+    dor.bind(1, shop);
+    dor.bind(2, order);
+    r.orders += dor.exec();
+  }
+  tx.commit();
+}
+
+std::int64_t prune_audit(Store& store, const Policy& policy, Millis now, int batch) {
+  std::int64_t mirrored = 0;
+  try {
+    mirrored = std::stoll(meta(store, kMirrorSeq, "0"));
+  } catch (const std::exception&) {
+  }
+  // The newest line always stays: the next line chains to its hash.
+  std::int64_t newest = store.db().execAndGet("SELECT COALESCE(MAX(seq), 0) FROM audit").getInt64();
+  mirrored = std::min(mirrored, newest - 1);
+  // The last line of the batch: older than the retention, and already in the file.
+  auto& q = store.stmt(
+      "SELECT seq, hash FROM audit WHERE ts < ? AND seq <= ? ORDER BY seq LIMIT 1 OFFSET ?");
+  q.bind(1, static_cast<int64_t>(now - policy.retention.audit));
+  q.bind(2, static_cast<int64_t>(mirrored));
+  q.bind(3, batch - 1);
+  std::int64_t last = 0;
+  std::string hash;
+  if (q.executeStep()) {
+    last = q.getColumn(0).getInt64();
+    hash = q.getColumn(1).getString();
+  }
+  q.reset();
+  if (last == 0) {  // fewer than a batch: take the newest one that qualifies
+    auto& m = store.stmt("SELECT seq, hash FROM audit WHERE ts < ? AND seq <= ? ORDER BY seq DESC LIMIT 1");
+    m.bind(1, static_cast<int64_t>(now - policy.retention.audit));
+    m.bind(2, static_cast<int64_t>(mirrored));
+    if (m.executeStep()) {
+      last = m.getColumn(0).getInt64();
+      hash = m.getColumn(1).getString();
+    }
+    m.reset();
+  }
+  if (last == 0) return 0;
+  WriteTx tx(store);
+  auto& d = store.stmt("DELETE FROM audit WHERE seq <= ?");
+  d.bind(1, static_cast<int64_t>(last));
+  std::int64_t n = d.exec();
+  set_meta(store, kAnchorSeq, std::to_string(last));
+  set_meta(store, kAnchorHash, hash);
+  tx.commit();
+  return n;
+}
+
+}  // namespace
+
+PruneResult prune_step(Store& store, const Policy& policy, Millis now, int batch) {
+  PruneResult r;
+  r.inbox = prune_inbox(store, batch);
+  prune_orders(store, policy, now, batch, r);
+  r.audit = prune_audit(store, policy, now, batch);
+  r.more = r.more || r.inbox == batch || r.audit == batch;
+  return r;
+}
+
+AuditAnchor audit_anchor(Store& store) {
+  AuditAnchor a;
+  try {
+    a.seq = std::stoll(meta(store, kAnchorSeq, "0"));
+  } catch (const std::exception&) {
+    a.seq = 0;
+  }
+  if (a.seq > 0) a.hash = meta(store, kAnchorHash, kGenesisHash);
+  return a;
+}
+
+}  // namespace nudge
