@@ -57,12 +57,12 @@ void Engine::audit_policy_rejected(const std::string& errors) {
   audit(AuditEvent{.event = "policy_rejected", .reason = "invalid_policy", .detail = errors});
 }
 
-const Campaign* Engine::match_campaign(const OrderRecord& o) const {
+const Campaign* Engine::match_campaign(const Policy& p, const OrderRecord& o) {
   double amount = std::strtod(o.amount.c_str(), nullptr);
   auto in = [](const std::vector<std::string>& v, const std::string& x) {
     return std::find(v.begin(), v.end(), x) != v.end();
   };
-  for (const auto& c : policy_->campaigns) {
+  for (const auto& c : p.campaigns) {
     const Match& m = c.match;
     if (!m.shops.empty() && !in(m.shops, o.shop)) continue;
     if (!m.countries.empty() && !in(m.countries, o.buyer_country)) continue;
@@ -79,7 +79,7 @@ const Campaign* Engine::match_campaign(const OrderRecord& o) const {
 
 void Engine::plan_order(const OrderRecord& o, Millis closes_at, IngestResult& r) {
   Millis now = clock_.now();
-  const Campaign* c = match_campaign(o);
+  const Campaign* c = match_campaign(*policy_, o);
   if (!c) {
     append_audit(store_, now, {.event = "skipped", .shop = o.shop, .buyer = o.buyer_id, .orders = {o.order_id},
                                .reason = "no_campaign"});
@@ -282,7 +282,7 @@ IngestResult Engine::ingest(const std::vector<FeedRecord>& records, const std::s
 // ---------------------------------------------------------------------------
 // Claim
 
-std::vector<SendJob> Engine::claim_due(int batch) {
+std::vector<SendJob> Engine::claim_due(int batch, std::map<std::string, int>* room) {
   Millis now = clock_.now();
   std::vector<SendJob> jobs;
   std::vector<std::int64_t> retries;
@@ -306,8 +306,13 @@ std::vector<SendJob> Engine::claim_due(int batch) {
   }
   if (retries.empty() && buyers.empty()) return jobs;
   WriteTx tx(store_);
+  room_ = room;
+  struct Clear {
+    std::map<std::string, int>*& r;
+    ~Clear() { r = nullptr; }
+  } clear{room_};
   for (auto id : retries)
-    if (auto job = claim_retry(id)) jobs.push_back(std::move(*job));
+    if (auto job = claim_retry(id, room)) jobs.push_back(std::move(*job));
   for (const auto& [shop, buyer] : buyers) claim_buyer(shop, buyer, jobs);
   tx.commit();
   return jobs;
@@ -376,23 +381,7 @@ void Engine::claim_buyer(const std::string& shop, const std::string& buyer, std:
   };
   auto stop_of = [&](const DueRow& r) { return r.order->closes_at - p.payment.stop_before_close; };
 
-  bool opted_out = false;
-  {
-    auto& q = store_.stmt("SELECT 1 FROM optout WHERE shop=? AND buyer_id=?");
-    q.bind(1, shop);
-    q.bind(2, buyer);
-    opted_out = q.executeStep();
-    q.reset();
-  }
-  bool paid_recently = false;
-  if (L.skip_if_paid_within > 0) {
-    auto& q = store_.stmt("SELECT 1 FROM orders WHERE shop=? AND buyer_id=? AND status='paid' AND status_at > ? LIMIT 1");
-    q.bind(1, shop);
-    q.bind(2, buyer);
-    q.bind(3, static_cast<int64_t>(now - L.skip_if_paid_within));
-    paid_recently = q.executeStep();
-    q.reset();
-  }
+  const std::string hold = buyer_hold(shop, buyer, now);
 
   // Per order: the oldest live step goes on; older steps missed for longer than
   // misfire_grace collapse into the newest due one.
@@ -432,12 +421,8 @@ void Engine::claim_buyer(const std::string& shop, const std::string& buyer, std:
       finish(d, "skipped", "too_close_to_close");
       continue;
     }
-    if (opted_out) {
-      finish(d, "skipped", "opted_out");
-      continue;
-    }
-    if (paid_recently) {
-      finish(d, "skipped", "paid_recently");
+    if (!hold.empty()) {
+      finish(d, "skipped", hold);
       continue;
     }
     {
@@ -489,6 +474,14 @@ void Engine::claim_buyer(const std::string& shop, const std::string& buyer, std:
   }
 
   for (auto& msg : messages) {
+    // A channel without room now: its steps stay scheduled for a later claim.
+    if (room_) {
+      auto it = room_->find(msg.front().channel);
+      if (it != room_->end()) {
+        if (it->second <= 0) continue;
+        --it->second;
+      }
+    }
     // The buyer's windows: count what the ledger holds (including sends made a moment
     // ago in this transaction) and find when the fullest window lets one more through.
     std::string limiting;
@@ -570,6 +563,27 @@ void Engine::claim_buyer(const std::string& shop, const std::string& buyer, std:
   }
 }
 
+std::string Engine::buyer_hold(const std::string& shop, const std::string& buyer, Millis now) {
+  {
+    auto& q = store_.stmt("SELECT 1 FROM optout WHERE shop=? AND buyer_id=?");
+    q.bind(1, shop);
+    q.bind(2, buyer);
+    bool opted_out = q.executeStep();
+    q.reset();
+    if (opted_out) return "opted_out";
+  }
+  if (policy_->limits.skip_if_paid_within > 0) {
+    auto& q = store_.stmt("SELECT 1 FROM orders WHERE shop=? AND buyer_id=? AND status='paid' AND status_at > ? LIMIT 1");
+    q.bind(1, shop);
+    q.bind(2, buyer);
+    q.bind(3, static_cast<int64_t>(now - policy_->limits.skip_if_paid_within));
+    bool paid = q.executeStep();
+    q.reset();
+    if (paid) return "paid_recently";
+  }
+  return "";
+}
+
 Millis Engine::buyer_allowed_at(const std::string& shop, const std::string& buyer, Millis now,
                                std::int64_t except_send, std::string& limiting) {
   // Count what the ledger holds (including sends made a moment ago in this
@@ -643,15 +657,21 @@ SendJob Engine::load_job(std::int64_t send_id) {
   return job;
 }
 
-std::optional<SendJob> Engine::claim_retry(std::int64_t send_id) {
+std::optional<SendJob> Engine::claim_retry(std::int64_t send_id, std::map<std::string, int>* room) {
   Millis now = clock_.now();
   SendJob job = load_job(send_id);
-  // G2: a retry is a new delivery; re-check every order first.
+  // A channel without room now: the retry waits, untouched, for a later claim.
+  int* slot = nullptr;
+  if (room)
+    if (auto it = room->find(job.channel); it != room->end()) slot = &it->second;
+  if (slot && *slot <= 0) return std::nullopt;
+  // G2: a retry is a new delivery; it goes through the checks of a first send.
   std::vector<SendRow> rows = send_rows(send_id);
   bool all_awaiting = std::all_of(rows.begin(), rows.end(), [](const SendRow& r) { return r.status == "awaiting_payment"; });
   Millis stop = rows.empty() ? 0 : rows.front().closes_at - policy_->payment.stop_before_close;
   for (const auto& r : rows) stop = std::min(stop, r.closes_at - policy_->payment.stop_before_close);
-  if (!all_awaiting || now > stop) {
+  const std::string hold = buyer_hold(job.shop, job.buyer_id, now);
+  if (!all_awaiting || now > stop || !hold.empty()) {
     // Cancel this send; orders still awaiting go back to the schedule for a fresh claim.
     auto& s = store_.stmt("UPDATE sends SET state='cancelled', updated_at=? WHERE id=?");
     s.bind(1, static_cast<int64_t>(now));
@@ -666,10 +686,12 @@ std::optional<SendJob> Engine::claim_retry(std::int64_t send_id) {
         append_audit(store_, now, {.event = "cancelled", .shop = job.shop, .buyer = job.buyer_id,
                                    .orders = {r.order_id}, .step = job.step, .channel = job.channel,
                                    .send_id = send_id, .reason = r.status});
-      } else if (now > r.closes_at - policy_->payment.stop_before_close) {
-        set_step_state(r.id, "skipped", "too_close_to_close");
+      } else if (now > r.closes_at - policy_->payment.stop_before_close || !hold.empty()) {
+        // The same order of checks as a first send: the close, then the buyer's hold.
+        std::string reason = now > r.closes_at - policy_->payment.stop_before_close ? "too_close_to_close" : hold;
+        set_step_state(r.id, "skipped", reason);
         append_audit(store_, now, {.event = "skipped", .shop = job.shop, .buyer = job.buyer_id, .orders = {r.order_id},
-                                   .step = job.step, .send_id = send_id, .reason = "too_close_to_close"});
+                                   .step = job.step, .send_id = send_id, .reason = reason});
       } else {
         auto& u = store_.stmt("UPDATE schedule SET state='scheduled', send_id=NULL, due_at=?, updated_at=? WHERE id=?");
         u.bind(1, static_cast<int64_t>(now));
@@ -712,6 +734,7 @@ std::optional<SendJob> Engine::claim_retry(std::int64_t send_id) {
                                .send_id = send_id, .reason = limiting, .due = allowed_at});
     return std::nullopt;
   }
+  if (slot) --*slot;
   auto& lu = store_.stmt("UPDATE ledger SET at=? WHERE send_id=?");
   lu.bind(1, static_cast<int64_t>(now));
   lu.bind(2, static_cast<int64_t>(send_id));
@@ -740,8 +763,20 @@ void Engine::finish_rows(std::int64_t send_id, const std::string& state, const s
 }
 
 void Engine::complete(std::int64_t send_id, Outcome outcome, const std::string& error, double jitter) {
-  Millis now = clock_.now();
   WriteTx tx(store_);
+  complete_in_tx(send_id, outcome, error, jitter);
+  tx.commit();
+}
+
+void Engine::complete_all(const std::vector<Completion>& done) {
+  if (done.empty()) return;
+  WriteTx tx(store_);
+  for (const auto& c : done) complete_in_tx(c.send_id, c.outcome, c.error, c.jitter);
+  tx.commit();
+}
+
+void Engine::complete_in_tx(std::int64_t send_id, Outcome outcome, const std::string& error, double jitter) {
+  Millis now = clock_.now();
   {
     auto& q = store_.stmt("SELECT state FROM sends WHERE id=?");
     q.bind(1, static_cast<int64_t>(send_id));
@@ -782,6 +817,8 @@ void Engine::complete(std::int64_t send_id, Outcome outcome, const std::string& 
     set_send("sent", std::nullopt);
     finish_rows(send_id, "sent", "");
     e.event = "sent";
+    // Nobody mistakes a discarded message for a delivered reminder.
+    if (ch && ch->type == "discard") e.detail = "channel_type: discard";
   } else if (outcome == Outcome::kCancelled) {
     set_send("cancelled", std::nullopt);
     release();
@@ -797,11 +834,9 @@ void Engine::complete(std::int64_t send_id, Outcome outcome, const std::string& 
     e.detail = error;
     append_audit(store_, now, e);
     fall_to_next_channel(send_id, job, reason);
-    tx.commit();
     return;
   }
   append_audit(store_, now, e);
-  tx.commit();
 }
 
 // A step whose channel failed for good goes on with the step's next channel that can
@@ -901,10 +936,12 @@ void Engine::stop() { audit({.event = "stopped"}); }
 
 int Engine::reload(std::shared_ptr<const Policy> policy) {
   Millis now = clock_.now();
+  // The new policy is installed only once its transaction commits: a store fault
+  // throws with the old policy still in place, in memory as in the store.
+  const Policy& next = *policy;
   WriteTx tx(store_);
-  policy_ = std::move(policy);
   append_audit(store_, now, {.event = "policy_loaded",
-                             .detail = policy_->path + " sha256:" + policy_->text_sha256.substr(0, 16)});
+                             .detail = next.path + " sha256:" + next.text_sha256.substr(0, 16)});
   int changed = 0;
   struct Pending {
     OrderRecord o;
@@ -929,7 +966,7 @@ int Engine::reload(std::shared_ptr<const Policy> policy) {
     q.reset();
   }
   for (const auto& [o, closes_at] : awaiting) {
-    const Campaign* c = match_campaign(o);
+    const Campaign* c = match_campaign(next, o);
     std::map<std::string, std::pair<std::int64_t, std::string>> existing;  // step -> (id, state)
     auto& q = store_.stmt("SELECT step, id, state FROM schedule WHERE shop=? AND order_id=?");
     q.bind(1, o.shop);
@@ -938,7 +975,7 @@ int Engine::reload(std::shared_ptr<const Policy> policy) {
       existing[q.getColumn(0).getString()] = {q.getColumn(1).getInt64(), q.getColumn(2).getString()};
     q.reset();
     std::set<std::string> wanted;
-    Millis stop = closes_at - policy_->payment.stop_before_close;
+    Millis stop = closes_at - next.payment.stop_before_close;
     if (c) {
       auto& upd = store_.stmt("UPDATE orders SET campaign=? WHERE shop=? AND order_id=?");
       upd.bind(1, c->name);
@@ -947,7 +984,7 @@ int Engine::reload(std::shared_ptr<const Policy> policy) {
       upd.exec();
       for (size_t k = 0; k < c->steps.size(); ++k) {
         const Step& s = c->steps[k];
-        Millis due = o.placed_at + policy_->payment.deadline + s.after;
+        Millis due = o.placed_at + next.payment.deadline + s.after;
         if (due > stop) continue;
         wanted.insert(s.name);
         auto it = existing.find(s.name);
@@ -989,6 +1026,7 @@ int Engine::reload(std::shared_ptr<const Policy> policy) {
     }
   }
   tx.commit();
+  policy_ = std::move(policy);
   return changed;
 }
 

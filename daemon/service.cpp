@@ -1,5 +1,6 @@
 #include "daemon/service.h"
 
+#include <algorithm>
 #include <csignal>
 #include <random>
 
@@ -36,6 +37,8 @@ constexpr Millis kMaxWake = 60 * kSecond;    // re-check at least this often
 // the fault clears (a lock is already waited for by busy_timeout, 10 s).
 constexpr Millis kFaultRetry = 1 * kSecond;
 constexpr int kBatch = 200;
+// Sends claimed for one channel that may wait in memory or be in flight at once.
+constexpr int kQueueLimit = 2 * kBatch;
 constexpr auto kExitGrace = std::chrono::milliseconds(4000);
 
 // COUNT(*) of `sql` with one instant bound. The cached statement is reset even when a
@@ -319,6 +322,9 @@ void Service::arm_wake() {
   // While faulted, or with outcomes still to record, try again every kFaultRetry:
   // neither sooner (no spinning on a broken store) nor later (resume soon after).
   if (faulted_ || !pending_completions_.empty()) delay = kFaultRetry;
+  // Due work held back because its channel has no room: wait for the channel's next
+  // token (a report from the channel re-arms sooner).
+  else if (held_ && delay == 0) delay = hold_wait();
   wake_timer_.expires_after(std::chrono::milliseconds(delay));
   wake_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (!ec) on_wake();
@@ -331,7 +337,11 @@ void Service::on_wake() {
   try {
     bool wrote = !pending_completions_.empty();
     flush_completions();
-    jobs = engine_->claim_due(kBatch);
+    std::map<std::string, int> room;
+    auto now = TokenBucket::Clock::now();
+    for (const auto& [name, conf] : policy_->channels) room[name] = gates_[name].room(now, kQueueLimit);
+    jobs = engine_->claim_due(kBatch, &room);
+    held_ = jobs.empty() && std::any_of(room.begin(), room.end(), [](const auto& r) { return r.second <= 0; });
     // Only a commit proves the store writable again; an empty claim writes nothing.
     if (wrote || !jobs.empty()) store_ok();
   } catch (const std::exception& e) {
@@ -407,12 +417,14 @@ void Service::deliver(const SendJob& job) {
     return;
   }
   ++in_flight_;
+  ++gates_[job.channel].in_flight;
   std::shared_ptr<Channel> ch = it->second;  // keeps it alive across a reload
   std::int64_t id = job.send_id;
   std::string name = job.channel;
   ch->send(job, [this, ch, id, name](Outcome outcome, std::string error) {
     boost::asio::post(io_, [this, id, name, outcome, error = std::move(error)] {
       --in_flight_;
+      --gates_[name].in_flight;
       note_outcome(name, outcome);
       finish_send(id, outcome, error);
       if (stopping_ && in_flight_ == 0) exit_timer_.cancel();
@@ -458,27 +470,44 @@ void Service::release_waiting(const std::string& why) {
   }
 }
 
+// Outcomes reported together (a batch of outbox files, say) are recorded in one
+// transaction: the first report posts the flush, the others join it.
 void Service::finish_send(std::int64_t send_id, Outcome outcome, const std::string& error) {
   if (outcome != Outcome::kSent) log_warn("send " + std::to_string(send_id) + " did not go through: " + error);
-  pending_completions_.push_back({send_id, outcome, error});
-  try {
-    flush_completions();
-    store_ok();
-    after_commit();
-  } catch (const std::exception& e) {
-    store_fault("recording a send's outcome", e);
-  }
-  if (!stopping_) arm_wake();
-}
-
-void Service::flush_completions() {
   static thread_local std::mt19937 rng{std::random_device{}()};
   std::uniform_real_distribution<double> jitter(0.0, 0.25);
-  while (!pending_completions_.empty()) {
-    const auto& c = pending_completions_.front();
-    engine_->complete(c.send_id, c.outcome, c.error, jitter(rng));
-    pending_completions_.erase(pending_completions_.begin());
-  }
+  pending_completions_.push_back({send_id, outcome, error, jitter(rng)});
+  held_ = false;  // the channel has room again
+  if (flush_posted_) return;
+  flush_posted_ = true;
+  boost::asio::post(io_, [this] {
+    flush_posted_ = false;
+    try {
+      flush_completions();
+      store_ok();
+      after_commit();
+    } catch (const std::exception& e) {
+      store_fault("recording a send's outcome", e);
+    }
+    if (!stopping_) arm_wake();
+  });
+}
+
+// All pending outcomes in one transaction; on a store fault none is recorded and
+// all stay pending.
+void Service::flush_completions() {
+  if (pending_completions_.empty()) return;
+  engine_->complete_all(pending_completions_);
+  pending_completions_.clear();
+}
+
+Millis Service::hold_wait() const {
+  Millis wait = kMaxWake;
+  auto now = TokenBucket::Clock::now();
+  for (const auto& [name, gate] : gates_)
+    if (gate.bucket.limited() && gate.room(now, kQueueLimit) <= 0 && gate.waiting.empty())
+      wait = std::min<Millis>(wait, std::max<Millis>(1, gate.bucket.until_next(now).count()));
+  return wait;
 }
 
 void Service::after_commit() {

@@ -91,12 +91,11 @@ class Service {
   Notifier notifier_{io_};            // sd_notify: READY, RELOADING, STOPPING, STATUS, WATCHDOG
   std::unique_ptr<Metrics> metrics_;  // /metrics, fed by the audit mirror
 
-  struct Completion {
-    std::int64_t send_id;
-    Outcome outcome;
-    std::string error;
-  };
-  std::vector<Completion> pending_completions_;  // outcomes not yet recorded (store fault)
+  Millis hold_wait() const;
+
+  std::vector<Engine::Completion> pending_completions_;  // outcomes not yet recorded
+  bool flush_posted_ = false;  // a flush of pending_completions_ is queued on the loop
+  bool held_ = false;          // due work waits for a channel's room (the last claim took none)
   int in_flight_ = 0;
   int setup_exit_ = kExitCantCreate;  // what a failed setup exits with
   bool polling_ = false;

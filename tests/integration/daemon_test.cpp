@@ -182,3 +182,22 @@ TEST_CASE("a secret file the policy names but that is missing stops nudged with 
   CHECK(d.stop() == 0);
   CHECK(d.log().find("s3cr3t-value") == std::string::npos);
 }
+
+TEST_CASE("a discard channel delivers nothing, and its sent lines say channel_type: discard") {
+  std::string policy = test::seconds_policy();
+  policy.replace(policy.find("{type: outbox, dir: outbox}"), 27, "{type: discard}");
+  Daemon d(policy);
+  d.start();
+  REQUIRE(d.import({test::order_line("o1", "alice", now_ms())}).status == 0);
+  REQUIRE(test::eventually([&] { return d.audit_has("sent"); }, 10s));
+  REQUIRE(d.stop() == 0);
+  CHECK(d.outbox().empty());
+  int sent = 0;
+  for (const auto& j : d.audit_file())
+    if (j["event"] == "sent") {
+      ++sent;
+      CHECK(j["detail"] == "channel_type: discard");
+      CHECK(j["orders"] == nlohmann::json::array({"o1"}));
+    }
+  CHECK(sent >= 1);
+}
