@@ -132,16 +132,16 @@ int Engine::cancel_order_steps(const std::string& shop, const std::string& order
   while (q.executeStep()) rows.emplace_back(q.getColumn(0).getInt64(), q.getColumn(1).getString());
   q.reset();
   for (const auto& [id, step] : rows) {
-    set_step_state(id, "cancelled", reason);
+    set_step_state(id, StepState::kCancelled, reason);
     append_audit(store_, now, {.event = "cancelled", .shop = shop, .buyer = buyer, .orders = {order_id}, .step = step,
                                .reason = reason});
   }
   return static_cast<int>(rows.size());
 }
 
-void Engine::set_step_state(std::int64_t row_id, const std::string& state, const std::string& reason) {
+void Engine::set_step_state(std::int64_t row_id, StepState state, const std::string& reason) {
   auto& u = store_.stmt("UPDATE schedule SET state=?, reason=?, updated_at=? WHERE id=?");
-  u.bind(1, state);
+  u.bind(1, to_string(state));
   if (reason.empty()) u.bind(2); else u.bind(2, reason);
   u.bind(3, static_cast<int64_t>(clock_.now()));
   u.bind(4, static_cast<int64_t>(row_id));
@@ -367,9 +367,9 @@ void Engine::claim_buyer(const std::string& shop, const std::string& buyer, std:
     append_audit(store_, now, {.event = event, .shop = shop, .buyer = buyer, .orders = {r.order_id}, .step = r.step,
                                .channel = r.channel, .reason = reason, .due = due});
   };
-  auto finish = [&](const DueRow& r, const char* state, const std::string& reason) {
+  auto finish = [&](const DueRow& r, StepState state, const std::string& reason) {
     set_step_state(r.id, state, reason);
-    audit_row(r, state, reason);
+    audit_row(r, to_string(state), reason);
   };
   auto defer = [&](const DueRow& r, Millis until, const std::string& reason) {
     auto& u = store_.stmt("UPDATE schedule SET due_at=?, updated_at=? WHERE id=?");
@@ -396,13 +396,13 @@ void Engine::claim_buyer(const std::string& shop, const std::string& buyer, std:
     seen_orders.insert(r.order_id);
     const OrderInfo& o = *r.order;
     if (o.status != "awaiting_payment") {
-      for (auto* g : group) finish(*g, "cancelled", o.status);
+      for (auto* g : group) finish(*g, StepState::kCancelled, o.status);
       continue;
     }
     DueRow* newest = group.back();
     for (auto* g : group)
       if (g != newest && g->step_index < newest->step_index && now - g->due_at > L.misfire_grace) {
-        finish(*g, "skipped", "superseded");
+        finish(*g, StepState::kSkipped, "superseded");
         g->id = 0;
       }
     DueRow* pick = nullptr;
@@ -414,15 +414,15 @@ void Engine::claim_buyer(const std::string& shop, const std::string& buyer, std:
     DueRow& d = *pick;
     d.step_conf = find_step(p, d.campaign, d.step);
     if (!d.step_conf) {
-      finish(d, "skipped", "policy_changed");
+      finish(d, StepState::kSkipped, "policy_changed");
       continue;
     }
     if (now > stop_of(d)) {
-      finish(d, "skipped", "too_close_to_close");
+      finish(d, StepState::kSkipped, "too_close_to_close");
       continue;
     }
     if (!hold.empty()) {
-      finish(d, "skipped", hold);
+      finish(d, StepState::kSkipped, hold);
       continue;
     }
     {
@@ -434,7 +434,7 @@ void Engine::claim_buyer(const std::string& shop, const std::string& buyer, std:
       int done = q.getColumn(0).getInt();
       q.reset();
       if (done >= L.per_order) {
-        finish(d, "skipped", "cap_order");
+        finish(d, StepState::kSkipped, "cap_order");
         continue;
       }
     }
@@ -447,13 +447,13 @@ void Engine::claim_buyer(const std::string& shop, const std::string& buyer, std:
       }
     }
     if (d.channel.empty()) {
-      finish(d, "skipped", "no_channel");
+      finish(d, StepState::kSkipped, "no_channel");
       continue;
     }
     if (L.quiet_hours) {
       if (auto until = quiet_until(*L.quiet_hours, buyer_zone(p, o.tz, o.country), now)) {
         if (*until > stop_of(d))
-          finish(d, "skipped", "too_close_to_close");
+          finish(d, StepState::kSkipped, "too_close_to_close");
         else
           defer(d, *until, "quiet_hours");
         continue;
@@ -489,9 +489,9 @@ void Engine::claim_buyer(const std::string& shop, const std::string& buyer, std:
     if (allowed_at > now) {
       for (auto& r : msg) {
         if (L.when_limited == WhenLimited::kSkip)
-          finish(r, "skipped", limiting);
+          finish(r, StepState::kSkipped, limiting);
         else if (allowed_at > stop_of(r))
-          finish(r, "skipped", "too_close_to_close");
+          finish(r, StepState::kSkipped, "too_close_to_close");
         else
           defer(r, allowed_at, limiting);
       }
@@ -682,14 +682,14 @@ std::optional<SendJob> Engine::claim_retry(std::int64_t send_id, std::map<std::s
     l.exec();
     for (const auto& r : rows) {
       if (r.status != "awaiting_payment") {
-        set_step_state(r.id, "cancelled", r.status);
+        set_step_state(r.id, StepState::kCancelled, r.status);
         append_audit(store_, now, {.event = "cancelled", .shop = job.shop, .buyer = job.buyer_id,
                                    .orders = {r.order_id}, .step = job.step, .channel = job.channel,
                                    .send_id = send_id, .reason = r.status});
       } else if (now > r.closes_at - policy_->payment.stop_before_close || !hold.empty()) {
         // The same order of checks as a first send: the close, then the buyer's hold.
         std::string reason = now > r.closes_at - policy_->payment.stop_before_close ? "too_close_to_close" : hold;
-        set_step_state(r.id, "skipped", reason);
+        set_step_state(r.id, StepState::kSkipped, reason);
         append_audit(store_, now, {.event = "skipped", .shop = job.shop, .buyer = job.buyer_id, .orders = {r.order_id},
                                    .step = job.step, .send_id = send_id, .reason = reason});
       } else {
@@ -753,9 +753,9 @@ std::optional<SendJob> Engine::claim_retry(std::int64_t send_id, std::map<std::s
 // ---------------------------------------------------------------------------
 // Complete
 
-void Engine::finish_rows(std::int64_t send_id, const std::string& state, const std::string& reason) {
+void Engine::finish_rows(std::int64_t send_id, StepState state, const std::string& reason) {
   auto& u = store_.stmt("UPDATE schedule SET state=?, reason=?, updated_at=? WHERE send_id=?");
-  u.bind(1, state);
+  u.bind(1, to_string(state));
   if (reason.empty()) u.bind(2); else u.bind(2, reason);
   u.bind(3, static_cast<int64_t>(clock_.now()));
   u.bind(4, static_cast<int64_t>(send_id));
@@ -781,17 +781,17 @@ void Engine::complete_in_tx(std::int64_t send_id, Outcome outcome, const std::st
     auto& q = store_.stmt("SELECT state FROM sends WHERE id=?");
     q.bind(1, static_cast<int64_t>(send_id));
     bool found = q.executeStep();
-    std::string state = found ? q.getColumn(0).getString() : "";
+    auto state = found ? parse_send_state(q.getColumn(0).getString()) : std::nullopt;
     q.reset();
-    if (state != "sending") return;  // unknown or already settled: nothing to do
+    if (state != SendState::kSending) return;  // unknown or already settled: nothing to do
   }
   SendJob job = load_job(send_id);
   AuditEvent e{.shop = job.shop, .buyer = job.buyer_id, .orders = job.order_ids, .step = job.step,
                .channel = job.channel, .tmpl = job.tmpl, .lang = job.lang, .attempt = job.attempt,
                .send_id = send_id};
-  auto set_send = [&](const char* state, std::optional<Millis> next) {
+  auto set_send = [&](SendState state, std::optional<Millis> next) {
     auto& u = store_.stmt("UPDATE sends SET state=?, next_attempt_at=?, error=?, updated_at=? WHERE id=?");
-    u.bind(1, state);
+    u.bind(1, to_string(state));
     if (next) u.bind(2, static_cast<int64_t>(*next)); else u.bind(2);
     if (error.empty()) u.bind(3); else u.bind(3, error);
     u.bind(4, static_cast<int64_t>(now));
@@ -808,25 +808,25 @@ void Engine::complete_in_tx(std::int64_t send_id, Outcome outcome, const std::st
   if (outcome == Outcome::kTransient && ch && job.attempt <= ch->retries.max) {
     double factor = std::pow(2.0, job.attempt - 1) * (1.0 + jitter);
     Millis delay = std::min<Millis>(static_cast<Millis>(ch->retries.backoff * factor), 6 * kHour);
-    set_send("retry", now + delay);
+    set_send(SendState::kRetry, now + delay);
     e.event = "retry";
     e.reason = "transient_error";
     e.due = now + delay;
     e.detail = error;
   } else if (outcome == Outcome::kSent) {
-    set_send("sent", std::nullopt);
-    finish_rows(send_id, "sent", "");
+    set_send(SendState::kSent, std::nullopt);
+    finish_rows(send_id, StepState::kSent, "");
     e.event = "sent";
     // Nobody mistakes a discarded message for a delivered reminder.
     if (ch && ch->type == "discard") e.detail = "channel_type: discard";
   } else if (outcome == Outcome::kCancelled) {
-    set_send("cancelled", std::nullopt);
+    set_send(SendState::kCancelled, std::nullopt);
     release();
-    finish_rows(send_id, "cancelled", error.empty() ? "paid" : error);
+    finish_rows(send_id, StepState::kCancelled, error.empty() ? "paid" : error);
     e.event = "cancelled";
     e.reason = error.empty() ? "paid" : error;
   } else {
-    set_send("failed", std::nullopt);
+    set_send(SendState::kFailed, std::nullopt);
     release();
     std::string reason = outcome == Outcome::kTransient ? "retries_exhausted" : "permanent_error";
     e.event = "failed";
@@ -857,7 +857,7 @@ void Engine::fall_to_next_channel(std::int64_t send_id, const SendJob& job, cons
       }
     }
     if (next < 0) {
-      set_step_state(r.id, "failed", reason);
+      set_step_state(r.id, StepState::kFailed, reason);
       continue;
     }
     auto& u = store_.stmt(
@@ -922,7 +922,7 @@ void Engine::start(const std::string& version) {
     u.bind(1, static_cast<int64_t>(now));
     u.bind(2, static_cast<int64_t>(id));
     u.exec();
-    finish_rows(id, "in_doubt", "interrupted");
+    finish_rows(id, StepState::kInDoubt, "interrupted");
     // The ledger row stays: an in-doubt reminder may have reached the buyer, so it counts.
     append_audit(store_, now, {.event = "in_doubt", .shop = job.shop, .buyer = job.buyer_id, .orders = job.order_ids,
                                .step = job.step, .channel = channel, .tmpl = job.tmpl, .lang = job.lang,
@@ -967,12 +967,12 @@ int Engine::reload(std::shared_ptr<const Policy> policy) {
   }
   for (const auto& [o, closes_at] : awaiting) {
     const Campaign* c = match_campaign(next, o);
-    std::map<std::string, std::pair<std::int64_t, std::string>> existing;  // step -> (id, state)
+    std::map<std::string, std::pair<std::int64_t, std::optional<StepState>>> existing;  // step -> (id, state)
     auto& q = store_.stmt("SELECT step, id, state FROM schedule WHERE shop=? AND order_id=?");
     q.bind(1, o.shop);
     q.bind(2, o.order_id);
     while (q.executeStep())
-      existing[q.getColumn(0).getString()] = {q.getColumn(1).getInt64(), q.getColumn(2).getString()};
+      existing[q.getColumn(0).getString()] = {q.getColumn(1).getInt64(), parse_step_state(q.getColumn(2).getString())};
     q.reset();
     std::set<std::string> wanted;
     Millis stop = closes_at - next.payment.stop_before_close;
@@ -988,7 +988,7 @@ int Engine::reload(std::shared_ptr<const Policy> policy) {
         if (due > stop) continue;
         wanted.insert(s.name);
         auto it = existing.find(s.name);
-        if (it != existing.end() && it->second.second != "scheduled") continue;  // done already: stays done
+        if (it != existing.end() && it->second.second != StepState::kScheduled) continue;  // done already: stays done
         if (it != existing.end()) {
           auto& u = store_.stmt("UPDATE schedule SET campaign=?, step_index=?, due_at=?, updated_at=? WHERE id=?");
           u.bind(1, c->name);
@@ -1017,8 +1017,8 @@ int Engine::reload(std::shared_ptr<const Policy> policy) {
       }
     }
     for (const auto& [step, row] : existing) {
-      if (row.second == "scheduled" && !wanted.count(step)) {
-        set_step_state(row.first, "cancelled", "policy_changed");
+      if (row.second == StepState::kScheduled && !wanted.count(step)) {
+        set_step_state(row.first, StepState::kCancelled, "policy_changed");
         append_audit(store_, now, {.event = "cancelled", .shop = o.shop, .buyer = o.buyer_id, .orders = {o.order_id},
                                    .step = step, .reason = "policy_changed"});
         ++changed;
@@ -1051,15 +1051,18 @@ Counts Engine::counts() {
   Counts c;
   auto& q = store_.stmt("SELECT state, COUNT(*) FROM schedule GROUP BY state");
   while (q.executeStep()) {
-    std::string s = q.getColumn(0).getString();
+    auto s = parse_step_state(q.getColumn(0).getString());
     std::int64_t n = q.getColumn(1).getInt64();
-    if (s == "scheduled") c.scheduled = n;
-    else if (s == "sending") c.sending = n;
-    else if (s == "sent") c.sent = n;
-    else if (s == "failed") c.failed = n;
-    else if (s == "skipped") c.skipped = n;
-    else if (s == "cancelled") c.cancelled = n;
-    else if (s == "in_doubt") c.in_doubt = n;
+    if (!s) continue;
+    switch (*s) {
+      case StepState::kScheduled: c.scheduled = n; break;
+      case StepState::kSending: c.sending = n; break;
+      case StepState::kSent: c.sent = n; break;
+      case StepState::kFailed: c.failed = n; break;
+      case StepState::kSkipped: c.skipped = n; break;
+      case StepState::kCancelled: c.cancelled = n; break;
+      case StepState::kInDoubt: c.in_doubt = n; break;
+    }
   }
   q.reset();
   return c;

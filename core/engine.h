@@ -4,6 +4,12 @@
 // and a send is committed as `sending` (with its ledger row) before any channel is
 // called. Holds no per-order state in memory: the store is the truth.
 // Not thread-safe: the daemon calls it only from the io_context thread.
+//
+// Store faults: every public call that writes is one transaction (BEGIN IMMEDIATE …
+// COMMIT). When the store fails (disk full, read-only file, lock timeout) the call
+// throws the SQLite exception and changes nothing: the transaction is rolled back,
+// and in memory too the engine is as before (reload installs its new policy only
+// after the commit). The caller may simply try again later.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +23,7 @@
 #include "core/clock.h"
 #include "core/feed.h"
 #include "core/policy.h"
+#include "core/states.h"
 #include "core/store.h"
 
 namespace nudge {
@@ -130,9 +137,9 @@ class Engine {
   Millis buyer_allowed_at(const std::string& shop, const std::string& buyer, Millis now, std::int64_t except_send,
                           std::string& limiting);
   void fall_to_next_channel(std::int64_t send_id, const SendJob& job, const std::string& reason);
-  void finish_rows(std::int64_t send_id, const std::string& state, const std::string& reason);
+  void finish_rows(std::int64_t send_id, StepState state, const std::string& reason);
   static const Campaign* match_campaign(const Policy& p, const OrderRecord& o);
-  void set_step_state(std::int64_t row_id, const std::string& state, const std::string& reason);
+  void set_step_state(std::int64_t row_id, StepState state, const std::string& reason);
 
   Store& store_;
   std::shared_ptr<const Policy> policy_;
