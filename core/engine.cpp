@@ -77,19 +77,14 @@ const Campaign* Engine::match_campaign(const Policy& p, const OrderRecord& o) {
 // ---------------------------------------------------------------------------
 // Ingest
 
-void Engine::plan_order(const OrderRecord& o, Millis closes_at, IngestResult& r) {
+// The order row is stored already, with its campaign `c` (matched by the caller).
+void Engine::plan_order(const OrderRecord& o, Millis closes_at, const Campaign* c, IngestResult& r) {
   Millis now = clock_.now();
-  const Campaign* c = match_campaign(*policy_, o);
   if (!c) {
     append_audit(store_, now, {.event = "skipped", .shop = o.shop, .buyer = o.buyer_id, .orders = {o.order_id},
                                .reason = "no_campaign"});
     return;
   }
-  auto& upd = store_.stmt("UPDATE orders SET campaign=? WHERE shop=? AND order_id=?");
-  upd.bind(1, c->name);
-  upd.bind(2, o.shop);
-  upd.bind(3, o.order_id);
-  upd.exec();
   Millis deadline = o.placed_at + policy_->payment.deadline;
   Millis stop = closes_at - policy_->payment.stop_before_close;
   for (size_t k = 0; k < c->steps.size(); ++k) {
@@ -185,8 +180,10 @@ IngestResult Engine::ingest(const std::vector<FeedRecord>& records, const std::s
       if (!old_status) {
         auto& ins = store_.stmt(
             "INSERT INTO orders(shop, order_id, buyer_id, buyer_name, buyer_country, buyer_lang, buyer_tz, "
-            "buyer_email, amount, currency, placed_at, closes_at, status, status_at, updated_at) "
-            "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+            "buyer_email, amount, currency, placed_at, closes_at, status, status_at, updated_at, campaign) "
+            "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+        const bool awaiting = o->status == OrderStatus::kAwaitingPayment;
+        const Campaign* c = awaiting ? match_campaign(*policy_, *o) : nullptr;
         ins.bind(1, o->shop);
         ins.bind(2, o->order_id);
         ins.bind(3, o->buyer_id);
@@ -202,8 +199,9 @@ IngestResult Engine::ingest(const std::vector<FeedRecord>& records, const std::s
         ins.bind(13, to_string(o->status));
         ins.bind(14, static_cast<int64_t>(o->placed_at));
         ins.bind(15, static_cast<int64_t>(now));
+        if (c) ins.bind(16, c->name); else ins.bind(16);
         ins.exec();
-        if (o->status == OrderStatus::kAwaitingPayment) plan_order(*o, closes, r);
+        if (awaiting) plan_order(*o, closes, c, r);
         continue;
       }
       // A known order: refresh what may change, and act on a status change.

@@ -124,7 +124,7 @@ class Engine {
     Millis closes_at;
   };
   std::vector<SendRow> send_rows(std::int64_t send_id);
-  void plan_order(const OrderRecord& o, Millis closes_at, IngestResult& r);
+  void plan_order(const OrderRecord& o, Millis closes_at, const Campaign* c, IngestResult& r);
   int cancel_order_steps(const std::string& shop, const std::string& order_id, const std::string& buyer,
                          const std::string& reason);
   void claim_buyer(const std::string& shop, const std::string& buyer, std::vector<SendJob>& jobs);

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
@@ -30,6 +31,9 @@ class Store {
   int schema_version();
 
   // A statement prepared once per Store and reset for reuse. Bind with `?`.
+  // The const char* form is for string literals: it finds the statement by the
+  // literal's address (no string built, no long SQL compared on every call).
+  SQLite::Statement& stmt(const char* sql);
   SQLite::Statement& stmt(const std::string& sql);
 
  private:
@@ -37,6 +41,7 @@ class Store {
   std::string path_;
   SQLite::Database db_;
   std::map<std::string, std::unique_ptr<SQLite::Statement>> stmts_;
+  std::unordered_map<const char*, SQLite::Statement*> by_address_;
 };
 
 // BEGIN IMMEDIATE ... COMMIT, rolled back unless commit() is called. IMMEDIATE takes
