@@ -45,7 +45,7 @@ limits:
 zones: {{default: UTC}}
 channels:
   outbox: {{type: outbox, dir: {dir}/outbox}}
-templates:
+{discard}templates:
   gentle:
     en: {{subject: "Your order {{{{first_order_id}}}} is waiting", body: "Hi {{{{buyer_name}}}}, {{{{order_count}}}} order(s), {{{{total}}}}, closes in {{{{closes_in}}}}."}}
 """
@@ -77,7 +77,9 @@ class Workdir:
         self.dir = tempfile.mkdtemp(prefix="nudge-bench-%s-" % name, dir=base)
         self.policy = os.path.join(self.dir, "nudge.yaml")
         with open(self.policy, "w") as f:
-            f.write(POLICY.format(dir=self.dir, channel=channel))
+            # Binaries older than the discard channel refuse the type: name it only when used.
+            discard = "  discard: {type: discard}\n" if channel == "discard" else ""
+            f.write(POLICY.format(dir=self.dir, channel=channel, discard=discard))
         self.db = os.path.join(self.dir, "nudge.db")
         self.proc = None
         self.log = None

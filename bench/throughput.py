@@ -6,6 +6,9 @@ step, a send, a ledger row, three audit lines (scheduled, sending, sent), two up
 (the step to sending, the send to sent) — on the same schema with the same durability
 (WAL, synchronous=FULL), committing every 200.
 
+Also, unless THROUGHPUT_DISCARD=0: the same N through a `discard` channel (decided,
+stored and audited alike, no outbox files), to tell the engine from the file system.
+
 usage: bench/throughput.py [N]     (default 50,000)
 """
 import hashlib
@@ -18,8 +21,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as B  # noqa: E402
 
 
-def run_nudged(n):
-    w = B.Workdir("throughput")
+def run_nudged(n, channel="outbox"):
+    w = B.Workdir("throughput", channel)
     try:
         placed = B.now_ms() - 2 * B.HOUR  # due an hour ago: inside misfire grace, all due now
         w.import_lines([B.order_line("o%d" % i, "b%d" % i, placed) for i in range(n)])
@@ -96,12 +99,15 @@ def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 50000
     rate, wall, rss, schema = run_nudged(n)
     shell = run_shell(n, schema)
+    # The same through a discard channel: the engine and the store without the outbox's files.
+    discard = run_nudged(n, "discard")[0] if os.environ.get("THROUGHPUT_DISCARD", "1") != "0" else 0.0
     B.report("throughput, %d due reminders" % n, [
         ("throughput_nudged", rate, "reminders/s", "nudged, start to last sent (outbox)"),
         ("throughput_nudged_wall", wall, "s", "nudged, wall time incl. process start"),
         ("throughput_peak_rss", rss / 1024.0, "MiB", "nudged peak RSS"),
         ("throughput_sqlite3_shell", shell, "reminders/s", "sqlite3 shell, same facts, commit per 200"),
         ("throughput_ratio", rate / shell, "x", "nudged / sqlite3 shell"),
+        ("throughput_nudged_discard", discard, "reminders/s", "nudged, discard channel (no files)"),
     ])
 
 

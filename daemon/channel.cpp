@@ -67,15 +67,24 @@ void OutboxChannel::send(const SendJob& job, SendDone done) {
   item.name = std::to_string(job.send_id) + "-" + job.idempotency_key.substr(0, 12) + ".json";
   item.done = std::move(done);
   pending_->items.push_back(std::move(item));
-  if (pending_->items.size() > 1) return;  // a flush is already queued for this turn
-  boost::asio::post(io_, [pending = pending_, dir = dir_, &io = io_, &workers = workers_] {
-    auto batch = std::make_shared<std::vector<Item>>(std::move(pending->items));
-    pending->items.clear();
-    boost::asio::post(workers, [batch, dir, &io] {
-      write_batch(dir, *batch);
-      boost::asio::post(io, [batch] {
-        for (auto& it : *batch) it.done(it.outcome, it.error);
-      });
+  // The first message of a turn queues a flush; the others join it. While a batch
+  // is being written, messages gather for the next one.
+  if (pending_->items.size() == 1 && !pending_->busy)
+    boost::asio::post(io_, [p = pending_, dir = dir_, &io = io_, &workers = workers_] { flush(p, dir, io, workers); });
+}
+
+void OutboxChannel::flush(std::shared_ptr<Pending> pending, const std::string& dir, boost::asio::io_context& io,
+                          boost::asio::thread_pool& workers) {
+  if (pending->busy || pending->items.empty()) return;
+  pending->busy = true;  // one batch at a time: writers of one folder only contend
+  auto batch = std::make_shared<std::vector<Item>>(std::move(pending->items));
+  pending->items.clear();
+  boost::asio::post(workers, [pending, batch, dir, &io, &workers] {
+    write_batch(dir, *batch);
+    boost::asio::post(io, [pending, batch, dir, &io, &workers] {
+      pending->busy = false;
+      for (auto& it : *batch) it.done(it.outcome, it.error);
+      flush(pending, dir, io, workers);
     });
   });
 }

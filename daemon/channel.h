@@ -62,7 +62,10 @@ class OutboxChannel final : public Channel {
  private:
   struct Pending {
     std::vector<Item> items;
+    bool busy = false;  // a batch is being written
   };
+  static void flush(std::shared_ptr<Pending> pending, const std::string& dir, boost::asio::io_context& io,
+                    boost::asio::thread_pool& workers);
   std::string dir_;
   boost::asio::io_context& io_;
   boost::asio::thread_pool& workers_;
