@@ -5,6 +5,10 @@
 // called. Holds no per-order state in memory: the store is the truth.
 // Not thread-safe: the daemon calls it only from the io_context thread.
 //
+// One concept per file: engine.cpp (start, stop, queries), engine_ingest.cpp (pages
+// of records, planning), engine_claim.cpp (the decisions: due steps and retries into
+// sends), engine_complete.cpp (how sends ended), engine_reload.cpp (a new policy).
+//
 // Store faults: every public call that writes is one transaction (BEGIN IMMEDIATE …
 // COMMIT). When the store fails (disk full, read-only file, lock timeout) the call
 // throws the SQLite exception and changes nothing: the transaction is rolled back,
