@@ -119,6 +119,15 @@ class Workdir:
                     return int(line.split()[1])
         return 0
 
+    def rss_parts(self):
+        """The daemon's resident memory now, by kind (anonymous, file, shared), for a note."""
+        parts = {}
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith(("RssAnon:", "RssFile:", "RssShmem:")):
+                    parts[line.split(":")[0]] = int(line.split()[1]) // 1024
+        return " ".join("%s %d MiB" % kv for kv in parts.items())
+
     def connect(self):
         c = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True, timeout=30)
         return c
@@ -145,7 +154,10 @@ class Workdir:
 
     def cleanup(self):
         self.stop()
-        if not os.environ.get("NUDGE_BENCH_KEEP"):
+        # bench/run removes all work folders at its end (NUDGE_BENCH_LATER): tens of
+        # thousands of files deleted between benchmarks would slow the next one's file
+        # creation (ext4 skips recently freed inodes).
+        if not os.environ.get("NUDGE_BENCH_KEEP") and not os.environ.get("NUDGE_BENCH_LATER"):
             shutil.rmtree(self.dir, ignore_errors=True)
 
 

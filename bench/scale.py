@@ -89,6 +89,7 @@ def main():
         per_fifth_orders = fifth / 2
         big_s = due_run(w, d, "b")
         rss = w.peak_rss_kib()
+        print("note: nudged's memory now: %s" % w.rss_parts())
         w.stop()
         status_ms = ctl_ms(w, "status")
         buyer_ms = ctl_ms(w, "buyer", "pb7", "--shop", "s1")
