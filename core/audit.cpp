@@ -94,7 +94,11 @@ std::string audit_line(std::int64_t seq, Millis ts, const AuditEvent& e, const s
 std::int64_t append_audit(Store& store, Millis ts, const AuditEvent& e) {
   std::int64_t seq = 1;
   std::string prev = kGenesisHash;
-  {
+  auto& tail = store.audit_tail();
+  if (tail.tx == store.tx_serial()) {
+    seq = tail.seq + 1;
+    prev = tail.hash;
+  } else {
     auto& q = store.stmt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
     if (q.executeStep()) {
       seq = q.getColumn(0).getInt64() + 1;
@@ -113,6 +117,7 @@ std::int64_t append_audit(Store& store, Millis ts, const AuditEvent& e) {
   ins.bind(6, line);
   ins.bind(7, hash);
   ins.exec();
+  tail = {store.tx_serial(), seq, std::move(hash)};
   return seq;
 }
 

@@ -164,9 +164,13 @@ SQLite::Statement& Store::stmt(const std::string& sql) {
   return *slot;
 }
 
-WriteTx::WriteTx(Store& s) : store_(s) { store_.db().exec("BEGIN IMMEDIATE"); }
+WriteTx::WriteTx(Store& s) : store_(s) {
+  store_.db().exec("BEGIN IMMEDIATE");
+  store_.next_tx_serial();  // a new transaction: what an earlier one cached is stale
+}
 
 WriteTx::~WriteTx() {
+  store_.next_tx_serial();
   if (!done_) {
     try {
       store_.db().exec("ROLLBACK");

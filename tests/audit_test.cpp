@@ -9,6 +9,7 @@
 #include "core/hash.h"
 #include "core/time_util.h"
 #include "engine_fixture.h"
+#include "helpers.h"
 
 using namespace nudge;
 
@@ -194,4 +195,33 @@ TEST_CASE("instants print as date::format prints them, across years and leap day
     date::sys_time<milliseconds> tp{milliseconds{t}};
     REQUIRE(nudge::format_instant(t) == date::format("%FT%TZ", tp));
   }
+}
+
+TEST_CASE("the chain stays whole when another process appends between two transactions") {
+  test::TempDir dir;
+  std::string error;
+  auto daemon = Store::open(dir / "nudge.db", error);
+  auto ctl = Store::open(dir / "nudge.db", error);  // as nudgectl optout add would
+  REQUIRE(daemon);
+  REQUIRE(ctl);
+  {
+    WriteTx tx(*daemon);
+    append_audit(*daemon, 1000, {.event = "started"});
+    append_audit(*daemon, 1000, {.event = "policy_loaded"});
+    tx.commit();
+  }
+  {
+    WriteTx tx(*ctl);
+    CHECK(append_audit(*ctl, 2000, {.event = "opted_out", .shop = "s1", .buyer = "b1"}) == 3);
+    tx.commit();
+  }
+  {
+    WriteTx tx(*daemon);
+    CHECK(append_audit(*daemon, 3000, {.event = "stopped"}) == 4);
+    tx.commit();
+  }
+  std::istringstream in(table_as_file(*daemon));
+  auto check = verify_audit(in);
+  CHECK(check.ok);
+  CHECK(check.lines == 4);
 }
