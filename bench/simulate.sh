@@ -1,15 +1,27 @@
 #!/bin/sh
 # Benchmark: `nudgectl simulate` over N orders and D days (default 10,000 over 30).
-# Prints the wall time, peak memory and the counts. Build first (scripts/build).
+# Prints the counts, then the figures (wall time, peak memory) as `name value unit`
+# lines and a table. Uses $NUDGE_BENCH_BUILD (default build-release/ if built by
+# bench/run, else build/).
 set -eu
 cd "$(dirname "$0")/.."
 n=${1:-10000}
 days=${2:-30}
+build=${NUDGE_BENCH_BUILD:-build-release}
+[ -x "$build/nudgectl" ] || build=build
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 /usr/bin/python3 bench/gen_feed.py "$n" "$days" > "$tmp/feed.jsonl"
 echo "feed: $(wc -l < "$tmp/feed.jsonl") records ($n orders over $days days)"
-/usr/bin/time -f "wall %e s, peak RSS %M KiB" build/nudgectl --config bench/policy.yaml simulate \
+/usr/bin/time -f "%e %M" -o "$tmp/time.txt" "$build/nudgectl" --config bench/policy.yaml simulate \
   --orders "$tmp/feed.jsonl" > "$tmp/events.jsonl" 2> "$tmp/summary.txt" || { cat "$tmp/summary.txt"; exit 1; }
 grep -v '^/' "$tmp/summary.txt" | grep -v 'rejected on purpose' | sed -n '/^simulated/,$p'
 echo "events: $(wc -l < "$tmp/events.jsonl") audit lines"
+read -r wall rss < "$tmp/time.txt"
+mib=$(awk "BEGIN{printf \"%.1f\", $rss/1024}")
+echo "simulate_wall $wall s"
+echo "simulate_peak_rss $mib MiB"
+echo
+printf '| %-36s | %9s |\n' "simulate, $n orders over $days days" ""
+printf '|%s|%s:|\n' "--------------------------------------" "----------"
+printf '| %-36s | %9s |\n' "nudgectl simulate, wall" "$wall s" "nudgectl simulate, peak RSS" "$mib MiB"

@@ -13,39 +13,92 @@ namespace {
 constexpr const char* kHashKey = ",\"hash\":\"";
 constexpr size_t kHashTail = 9 + 64 + 2;  // ,"hash":" + 64 hex + "}
 
-nlohmann::json opt_str(const std::string& s) { return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s); }
+// Appends `s` as a JSON string exactly as nlohmann's dump writes it (no ASCII
+// escaping, invalid UTF-8 replaced): plain text is copied, anything else goes
+// through nlohmann. The line is built in one pass, without a JSON tree.
+void put_str(std::string& out, const std::string& s) {
+  for (unsigned char c : s)
+    if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80) {
+      out += nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      return;
+    }
+  out += '"';
+  out += s;
+  out += '"';
+}
+
+void put_opt(std::string& out, const std::string& s) {
+  if (s.empty())
+    out += "null";
+  else
+    put_str(out, s);
+}
+
+template <typename T>
+void put_num(std::string& out, const std::optional<T>& v) {
+  out += v ? std::to_string(*v) : std::string("null");
+}
 
 }  // namespace
 
 std::string audit_line(std::int64_t seq, Millis ts, const AuditEvent& e, const std::string& prev, std::string& hash_out) {
-  nlohmann::ordered_json j;
-  j["seq"] = seq;
-  j["ts"] = format_instant(ts);
-  j["event"] = e.event;
-  j["shop"] = opt_str(e.shop);
-  j["buyer"] = opt_str(e.buyer);
-  j["orders"] = e.orders;
-  j["step"] = opt_str(e.step);
-  j["channel"] = opt_str(e.channel);
-  j["template"] = opt_str(e.tmpl);
-  j["lang"] = opt_str(e.lang);
-  j["attempt"] = e.attempt ? nlohmann::json(*e.attempt) : nlohmann::json(nullptr);
-  j["send_id"] = e.send_id ? nlohmann::json(*e.send_id) : nlohmann::json(nullptr);
-  j["reason"] = opt_str(e.reason);
-  j["due"] = e.due ? nlohmann::json(format_instant(*e.due)) : nlohmann::json(nullptr);
-  j["detail"] = opt_str(e.detail);
-  j["prev"] = prev;
-  // Invalid UTF-8 from outside must not make the audit throw: replace it.
-  std::string body = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string body;
+  body.reserve(384);
+  body += "{\"seq\":";
+  body += std::to_string(seq);
+  body += ",\"ts\":";
+  put_str(body, format_instant(ts));
+  body += ",\"event\":";
+  put_str(body, e.event);
+  body += ",\"shop\":";
+  put_opt(body, e.shop);
+  body += ",\"buyer\":";
+  put_opt(body, e.buyer);
+  body += ",\"orders\":[";
+  for (size_t i = 0; i < e.orders.size(); ++i) {
+    if (i) body += ',';
+    put_str(body, e.orders[i]);
+  }
+  body += "],\"step\":";
+  put_opt(body, e.step);
+  body += ",\"channel\":";
+  put_opt(body, e.channel);
+  body += ",\"template\":";
+  put_opt(body, e.tmpl);
+  body += ",\"lang\":";
+  put_opt(body, e.lang);
+  body += ",\"attempt\":";
+  put_num(body, e.attempt);
+  body += ",\"send_id\":";
+  put_num(body, e.send_id);
+  body += ",\"reason\":";
+  put_opt(body, e.reason);
+  body += ",\"due\":";
+  if (e.due)
+    put_str(body, format_instant(*e.due));
+  else
+    body += "null";
+  body += ",\"detail\":";
+  put_opt(body, e.detail);
+  body += ",\"prev\":";
+  put_str(body, prev);
+  body += '}';
   hash_out = sha256_hex(body);
   body.pop_back();  // the closing brace
-  return body + kHashKey + hash_out + "\"}";
+  body += kHashKey;
+  body += hash_out;
+  body += "\"}";
+  return body;
 }
 
 std::int64_t append_audit(Store& store, Millis ts, const AuditEvent& e) {
   std::int64_t seq = 1;
   std::string prev = kGenesisHash;
-  {
+  auto& tail = store.audit_tail();
+  if (tail.tx == store.tx_serial()) {
+    seq = tail.seq + 1;
+    prev = tail.hash;
+  } else {
     auto& q = store.stmt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
     if (q.executeStep()) {
       seq = q.getColumn(0).getInt64() + 1;
@@ -64,6 +117,7 @@ std::int64_t append_audit(Store& store, Millis ts, const AuditEvent& e) {
   ins.bind(6, line);
   ins.bind(7, hash);
   ins.exec();
+  tail = {store.tx_serial(), seq, std::move(hash)};
   return seq;
 }
 

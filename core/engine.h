@@ -4,9 +4,20 @@
 // and a send is committed as `sending` (with its ledger row) before any channel is
 // called. Holds no per-order state in memory: the store is the truth.
 // Not thread-safe: the daemon calls it only from the io_context thread.
+//
+// One concept per file: engine.cpp (start, stop, queries), engine_ingest.cpp (pages
+// of records, planning), engine_claim.cpp (the decisions: due steps and retries into
+// sends), engine_complete.cpp (how sends ended), engine_reload.cpp (a new policy).
+//
+// Store faults: every public call that writes is one transaction (BEGIN IMMEDIATE …
+// COMMIT). When the store fails (disk full, read-only file, lock timeout) the call
+// throws the SQLite exception and changes nothing: the transaction is rolled back,
+// and in memory too the engine is as before (reload installs its new policy only
+// after the commit). The caller may simply try again later.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,6 +27,7 @@
 #include "core/clock.h"
 #include "core/feed.h"
 #include "core/policy.h"
+#include "core/states.h"
 #include "core/store.h"
 
 namespace nudge {
@@ -71,12 +83,27 @@ class Engine {
 
   // Takes up to `batch` buyers with due steps and decides for each; returns the
   // sends committed as `sending`, ready for their channels. Also re-sends retries
-  // that are due.
-  std::vector<SendJob> claim_due(int batch = 100);
+  // that are due; a retry goes through the same checks as a first send (the order
+  // still awaits payment, not too close to its close, the buyer not opted out nor
+  // paid recently, quiet hours, the buyer's windows).
+  // `room`, when given, says per channel how many sends it can take now (a channel
+  // not in it takes any number); each claimed send takes one. Steps and retries of a
+  // channel without room are left as they are (scheduled, retry), unaudited, for a
+  // later claim: nothing waits in memory as `sending` that the channel cannot take.
+  std::vector<SendJob> claim_due(int batch = 100, std::map<std::string, int>* room = nullptr);
 
   // Records how a send ended. kTransient schedules a retry with exponential backoff
   // (`jitter` in [0,1) spreads retries; pass 0 for none) until retries.max.
   void complete(std::int64_t send_id, Outcome outcome, const std::string& error = "", double jitter = 0);
+
+  // Several outcomes in one transaction (all or none), in order.
+  struct Completion {
+    std::int64_t send_id = 0;
+    Outcome outcome = Outcome::kSent;
+    std::string error;
+    double jitter = 0;
+  };
+  void complete_all(const std::vector<Completion>& done);
 
   // Puts a send whose channel is paused back to `retry` at `when` without counting an attempt.
   void postpone(std::int64_t send_id, Millis when, const std::string& why);
@@ -101,22 +128,27 @@ class Engine {
     Millis closes_at;
   };
   std::vector<SendRow> send_rows(std::int64_t send_id);
-  void plan_order(const OrderRecord& o, Millis closes_at, IngestResult& r);
+  void plan_order(const OrderRecord& o, Millis closes_at, const Campaign* c, IngestResult& r);
   int cancel_order_steps(const std::string& shop, const std::string& order_id, const std::string& buyer,
                          const std::string& reason);
   void claim_buyer(const std::string& shop, const std::string& buyer, std::vector<SendJob>& jobs);
-  std::optional<SendJob> claim_retry(std::int64_t send_id);
+  std::optional<SendJob> claim_retry(std::int64_t send_id, std::map<std::string, int>* room);
+  void complete_in_tx(std::int64_t send_id, Outcome outcome, const std::string& error, double jitter);
+  // Why no reminder may go to this buyer now, whatever the order: "opted_out",
+  // "paid_recently", or empty. Shared by first sends and retries.
+  std::string buyer_hold(const std::string& shop, const std::string& buyer, Millis now);
   SendJob load_job(std::int64_t send_id);
   Millis buyer_allowed_at(const std::string& shop, const std::string& buyer, Millis now, std::int64_t except_send,
                           std::string& limiting);
   void fall_to_next_channel(std::int64_t send_id, const SendJob& job, const std::string& reason);
-  void finish_rows(std::int64_t send_id, const std::string& state, const std::string& reason);
-  const Campaign* match_campaign(const OrderRecord& o) const;
-  void set_step_state(std::int64_t row_id, const std::string& state, const std::string& reason);
+  void finish_rows(std::int64_t send_id, StepState state, const std::string& reason);
+  static const Campaign* match_campaign(const Policy& p, const OrderRecord& o);
+  void set_step_state(std::int64_t row_id, StepState state, const std::string& reason);
 
   Store& store_;
   std::shared_ptr<const Policy> policy_;
   Clock& clock_;
+  std::map<std::string, int>* room_ = nullptr;  // during claim_due: per-channel room
 };
 
 }  // namespace nudge

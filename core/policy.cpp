@@ -192,6 +192,7 @@ std::string absolute_in(const std::string& base, const std::string& p) {
 const std::set<std::string> kChannelCommon = {"type", "rate", "timeout", "retries", "delivery"};
 const std::map<std::string, std::set<std::string>> kChannelKeys = {
     {"outbox", {"dir"}},
+    {"discard", {}},
     {"smtp", {"url", "from", "username", "password_file", "ca_file", "reply_to"}},
     {"sendmail", {"from", "path", "reply_to"}},
     {"webhook", {"url", "secret_file", "ca_file"}},
@@ -478,14 +479,14 @@ void parse_channels(Checker& c, const YAML::Node& n, Policy& p) {
       continue;
     }
     if (!cn["type"]) {
-      c.error(cn, where + " has no type (one of outbox, smtp, sendmail, webhook, aliexpress)");
+      c.error(cn, where + " has no type (one of outbox, smtp, sendmail, webhook, aliexpress, discard)");
       continue;
     }
     auto type = c.scalar(cn["type"], where + " type");
     if (!type) continue;
     auto it = kChannelKeys.find(*type);
     if (it == kChannelKeys.end()) {
-      c.error(cn["type"], where + " has type '" + *type + "'; it must be one of outbox, smtp, sendmail, webhook, aliexpress");
+      c.error(cn["type"], where + " has type '" + *type + "'; it must be one of outbox, smtp, sendmail, webhook, aliexpress, discard");
       continue;
     }
     ch.type = *type;

@@ -80,7 +80,9 @@ SimulationResult simulate(std::shared_ptr<const Policy> policy, std::vector<Feed
       }
     }
     if (due && *due <= clock.now()) {
-      for (const auto& job : engine.claim_due(500)) engine.complete(job.send_id, Outcome::kSent);
+      std::vector<Engine::Completion> done;
+      for (const auto& job : engine.claim_due(500)) done.push_back({.send_id = job.send_id});
+      engine.complete_all(done);
     }
     flush_events();
   }

@@ -4,10 +4,12 @@
 // One Store per thread; the daemon uses it only from the io_context thread.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
@@ -16,7 +18,7 @@ namespace nudge {
 class Store {
  public:
   // The schema this code writes. Migrations 1..kSchemaVersion are in store.cpp.
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
   enum class Mode { kReadWrite, kReadOnly };
 
@@ -36,13 +38,31 @@ class Store {
   int schema_version();
 
   // A statement prepared once per Store and reset for reuse. Bind with `?`.
+  // The const char* form is for string literals: it finds the statement by the
+  // literal's address (no string built, no long SQL compared on every call).
+  SQLite::Statement& stmt(const char* sql);
   SQLite::Statement& stmt(const std::string& sql);
+
+  // The audit chain's last (seq, hash) as seen inside the current write transaction,
+  // so that a transaction reads it once: no other writer can append while it holds the
+  // write lock. Valid only for the transaction that set it (`tx_serial`).
+  struct AuditTail {
+    std::uint64_t tx = 0;
+    std::int64_t seq = 0;
+    std::string hash;
+  };
+  AuditTail& audit_tail() { return audit_tail_; }
+  std::uint64_t tx_serial() const { return tx_serial_; }
+  void next_tx_serial() { ++tx_serial_; }
 
  private:
   Store(const std::string& path, int flags);
   std::string path_;
   SQLite::Database db_;
   std::map<std::string, std::unique_ptr<SQLite::Statement>> stmts_;
+  std::unordered_map<const char*, SQLite::Statement*> by_address_;
+  AuditTail audit_tail_;
+  std::uint64_t tx_serial_ = 1;
 };
 
 // BEGIN IMMEDIATE ... COMMIT, rolled back unless commit() is called. IMMEDIATE takes

@@ -8,6 +8,9 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
+
+#include <boost/asio/post.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -54,57 +57,115 @@ nlohmann::ordered_json message_json(const SendJob& job) {
   return j;
 }
 
+OutboxChannel::OutboxChannel(std::string dir, boost::asio::io_context& io, boost::asio::thread_pool& workers)
+    : dir_(std::move(dir)), io_(io), workers_(workers) {}
+
 void OutboxChannel::send(const SendJob& job, SendDone done) {
-  namespace fs = std::filesystem;
   nlohmann::ordered_json j = message_json(job);
-  std::string text = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  Item item;
+  item.text = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  item.name = std::to_string(job.send_id) + "-" + job.idempotency_key.substr(0, 12) + ".json";
+  item.done = std::move(done);
+  pending_->items.push_back(std::move(item));
+  // The first message of a turn queues a flush; the others join it. While a batch
+  // is being written, messages gather for the next one.
+  if (pending_->items.size() == 1 && !pending_->busy)
+    boost::asio::post(io_, [p = pending_, dir = dir_, &io = io_, &workers = workers_] { flush(p, dir, io, workers); });
+}
+
+void OutboxChannel::flush(std::shared_ptr<Pending> pending, const std::string& dir, boost::asio::io_context& io,
+                          boost::asio::thread_pool& workers) {
+  if (pending->busy || pending->items.empty()) return;
+  pending->busy = true;  // one batch at a time: writers of one folder only contend
+  auto batch = std::make_shared<std::vector<Item>>(std::move(pending->items));
+  pending->items.clear();
+  boost::asio::post(workers, [pending, batch, dir, &io, &workers] {
+    write_batch(dir, *batch);
+    boost::asio::post(io, [pending, batch, dir, &io, &workers] {
+      pending->busy = false;
+      for (auto& it : *batch) it.done(it.outcome, it.error);
+      flush(pending, dir, io, workers);
+    });
+  });
+}
+
+void OutboxChannel::write_batch(const std::string& dir, std::vector<Item>& items) {
+  namespace fs = std::filesystem;
   std::error_code ec;
-  fs::create_directories(dir_, ec);
-  std::string name = std::to_string(job.send_id) + "-" + job.idempotency_key.substr(0, 12) + ".json";
-  std::string final_path = (fs::path(dir_) / name).string();
-  std::string tmp_path = (fs::path(dir_) / ("." + name + ".tmp")).string();
-  int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  if (fd < 0) {
-    done(Outcome::kTransient, "cannot create " + tmp_path + ": " + std::strerror(errno));
-    return;
-  }
-  size_t off = 0;
-  while (off < text.size()) {
-    ssize_t n = ::write(fd, text.data() + off, text.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      std::string err = std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp_path.c_str());
-      done(Outcome::kTransient, "cannot write " + tmp_path + ": " + err);
-      return;
+  fs::create_directories(dir, ec);
+  auto fail = [](Item& it, const std::string& what) {
+    it.outcome = Outcome::kTransient;
+    it.error = what;
+  };
+  std::vector<std::string> tmp(items.size());
+  bool any = false;
+  for (size_t i = 0; i < items.size(); ++i) {
+    Item& it = items[i];
+    tmp[i] = (fs::path(dir) / ("." + it.name + ".tmp")).string();
+    int fd = ::open(tmp[i].c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0) {
+      fail(it, "cannot create " + tmp[i] + ": " + std::strerror(errno));
+      continue;
     }
-    off += static_cast<size_t>(n);
+    size_t off = 0;
+    bool ok = true;
+    while (off < it.text.size()) {
+      ssize_t n = ::write(fd, it.text.data() + off, it.text.size() - off);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        fail(it, "cannot write " + tmp[i] + ": " + std::strerror(errno));
+        ok = false;
+        break;
+      }
+      off += static_cast<size_t>(n);
+    }
+    // One file alone is flushed with fsync; a batch with one syncfs below.
+    if (ok && items.size() == 1 && ::fsync(fd) != 0) {
+      fail(it, "cannot flush " + tmp[i] + ": " + std::strerror(errno));
+      ok = false;
+    }
+    if (::close(fd) != 0 && ok) {
+      fail(it, "cannot flush " + tmp[i] + ": " + std::strerror(errno));
+      ok = false;
+    }
+    if (!ok) ::unlink(tmp[i].c_str());
+    any = any || ok;
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  if (!any) return;
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  // The files' data must be on disk before their renames can be: one syncfs for all.
+  if (items.size() > 1 && (dfd < 0 || ::syncfs(dfd) != 0)) {
     std::string err = std::strerror(errno);
-    ::unlink(tmp_path.c_str());
-    done(Outcome::kTransient, "cannot flush " + tmp_path + ": " + err);
+    for (size_t i = 0; i < items.size(); ++i)
+      if (items[i].outcome == Outcome::kSent) {
+        ::unlink(tmp[i].c_str());
+        fail(items[i], "cannot flush " + tmp[i] + ": " + err);
+      }
+    if (dfd >= 0) ::close(dfd);
     return;
   }
-  if (::rename(tmp_path.c_str(), final_path.c_str()) != 0) {
-    std::string err = std::strerror(errno);
-    ::unlink(tmp_path.c_str());
-    done(Outcome::kTransient, "cannot rename into " + final_path + ": " + err);
-    return;
+  for (size_t i = 0; i < items.size(); ++i) {
+    Item& it = items[i];
+    if (it.outcome != Outcome::kSent) continue;
+    std::string final_path = (fs::path(dir) / it.name).string();
+    if (::rename(tmp[i].c_str(), final_path.c_str()) != 0) {
+      std::string err = std::strerror(errno);
+      ::unlink(tmp[i].c_str());
+      fail(it, "cannot rename into " + final_path + ": " + err);
+    }
   }
-  // The rename is durable only once the folder is synced: without it a power loss
-  // after `sent` is committed (synchronous=FULL) could lose the message. The file is
-  // in place either way, so a failure here does not make the send fail.
-  if (int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
+  // The renames are durable only once the folder is synced: without it a power loss
+  // after `sent` is committed (synchronous=FULL) could lose the messages. The files
+  // are in place either way, so a failure here does not make the sends fail.
+  if (dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);
   }
-  done(Outcome::kSent, "");
 }
 
 std::unique_ptr<Channel> make_channel(const ChannelConf& conf, ChannelContext& ctx, std::string& error) {
-  if (conf.type == "outbox") return std::make_unique<OutboxChannel>(conf.get("dir"));
+  if (conf.type == "outbox") return std::make_unique<OutboxChannel>(conf.get("dir"), ctx.io, ctx.workers);
+  if (conf.type == "discard") return std::make_unique<DiscardChannel>();
   if (conf.type == "smtp") return make_smtp_channel(conf, ctx, error);
   if (conf.type == "sendmail") return make_sendmail_channel(conf, ctx, error);
   if (conf.type == "webhook") {

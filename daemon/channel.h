@@ -46,14 +46,43 @@ struct ChannelContext {
 std::unique_ptr<Channel> make_channel(const ChannelConf& conf, ChannelContext& ctx, std::string& error);
 
 // The outbox: one JSON file per message in a folder, written to a temporary name,
-// flushed to disk and renamed, so a reader never sees half a message.
+// flushed to disk and renamed, so a reader never sees half a message. Messages handed
+// over in the same turn of the loop are written together on the worker pool: the
+// files, one sync of their data, the renames, one sync of the folder; then each
+// reports. A message reports `sent` only once its rename is durable.
 class OutboxChannel final : public Channel {
  public:
-  explicit OutboxChannel(std::string dir) : dir_(std::move(dir)) {}
+  OutboxChannel(std::string dir, boost::asio::io_context& io, boost::asio::thread_pool& workers);
   void send(const SendJob& job, SendDone done) override;
 
+  struct Item {
+    std::string name, text;
+    SendDone done;
+    Outcome outcome = Outcome::kSent;
+    std::string error;
+  };
+  // Writes a batch into `dir` (blocking); sets each item's outcome.
+  static void write_batch(const std::string& dir, std::vector<Item>& items);
+
  private:
+  struct Pending {
+    std::vector<Item> items;
+    bool busy = false;  // a batch is being written
+  };
+  static void flush(std::shared_ptr<Pending> pending, const std::string& dir, boost::asio::io_context& io,
+                    boost::asio::thread_pool& workers);
   std::string dir_;
+  boost::asio::io_context& io_;
+  boost::asio::thread_pool& workers_;
+  std::shared_ptr<Pending> pending_ = std::make_shared<Pending>();  // outlives the channel if need be
+};
+
+// Discard: renders and records like any channel, delivers nothing, and reports
+// every message as sent (its `sent` audit line says channel_type: discard). For
+// trials of a policy on live orders and for benchmarks.
+class DiscardChannel final : public Channel {
+ public:
+  void send(const SendJob& job, SendDone done) override { done(Outcome::kSent, ""); }
 };
 
 // The message as the outbox and webhook channels hand it over: send id, idempotency

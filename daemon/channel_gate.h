@@ -19,8 +19,14 @@ class TokenBucket {
   explicit TokenBucket(double rate_per_sec = 0);
   // Takes a token now, or returns how long until one is there (taking nothing).
   std::chrono::milliseconds take(Clock::time_point now);
+  // Whole tokens there now (unlimited: a large number), taking nothing.
+  int available(Clock::time_point now) const;
+  // How long until a token is there (0 if one is).
+  std::chrono::milliseconds until_next(Clock::time_point now) const;
+  bool limited() const { return rate_ > 0; }
 
  private:
+  double tokens_at(Clock::time_point now) const;
   double rate_, burst_, tokens_;
   Clock::time_point last_{};
 };
@@ -28,6 +34,7 @@ class TokenBucket {
 struct ChannelGate {
   TokenBucket bucket;
   std::deque<SendJob> waiting;          // claimed, waiting for a token
+  int in_flight = 0;                    // handed to the channel, not yet reported
   bool timer_armed = false;
   int consecutive_failures = 0;
   int pauses = 0;                       // in a row, for the growing pause length
@@ -37,6 +44,10 @@ struct ChannelGate {
   // 30 s, doubling with each pause in a row, at most 30 minutes.
   std::chrono::milliseconds next_pause() const;
   bool paused(TokenBucket::Clock::time_point now) const { return now < paused_until; }
+  // How many more sends may be claimed for this channel now: what its rate lets
+  // through now, less what already waits, and at most `queue_limit` waiting or in
+  // flight. The rest stays `scheduled` in the store (Beast's queue_limit, in spirit).
+  int room(TokenBucket::Clock::time_point now, int queue_limit) const;
 };
 
 }  // namespace nudge

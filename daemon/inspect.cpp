@@ -215,15 +215,24 @@ bool print_order(Store& store, const Policy& policy, const std::string& order, c
                           {"reason", st.getColumn(2).getString()},
                           {"due_local", format_local(st.getColumn(3).getInt64(), zone)},
                           {"send_id", st.getColumn(4).isNull() ? nlohmann::json() : nlohmann::json(st.getColumn(4).getInt64())}});
-  SQLite::Statement au(store.db(), "SELECT line FROM audit WHERE shop=? AND line LIKE ? ORDER BY seq");
+  // The order's lines are its buyer's lines, or lines about no buyer (a record
+  // rejected before its buyer was known): read through the audit_buyer index, not
+  // every line of the shop.
+  SQLite::Statement au(store.db(),
+                       "SELECT seq, line FROM audit WHERE shop=? AND buyer=? AND line LIKE ? UNION ALL "
+                       "SELECT seq, line FROM audit WHERE shop=? AND buyer IS NULL AND line LIKE ? ORDER BY seq");
+  std::string like = "%\"" + order + "\"%";
   au.bind(1, the_shop);
-  au.bind(2, "%\"" + order + "\"%");
+  au.bind(2, q.getColumn(1).getString());
+  au.bind(3, like);
+  au.bind(4, the_shop);
+  au.bind(5, like);
   j["history"] = nlohmann::json::array();
   while (au.executeStep()) {
-    auto line = nlohmann::json::parse(au.getColumn(0).getString(), nullptr, false);
+    auto line = nlohmann::json::parse(au.getColumn(1).getString(), nullptr, false);
     if (line.is_object() && line["orders"].is_array() &&
         std::find(line["orders"].begin(), line["orders"].end(), order) != line["orders"].end())
-      j["history"].push_back(describe_audit_line(au.getColumn(0).getString()));
+      j["history"].push_back(describe_audit_line(au.getColumn(1).getString()));
   }
   if (json) {
     out << j.dump(2) << "\n";

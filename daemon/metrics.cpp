@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <set>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -62,6 +63,34 @@ void counter_samples(std::string& out, const char* name, const std::vector<std::
 std::string str(const nlohmann::json& j, const char* key) {
   auto it = j.find(key);
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// A top-level field of an audit line as written by audit_line: `,"key":` cannot occur
+// inside a string value (its quotes are escaped there). Returns false when the line
+// needs a real JSON parser (the key is missing, or its string holds an escape).
+bool audit_field(std::string_view line, std::string_view key, std::string& out, bool& is_null) {
+  std::string pat = ",\"" + std::string(key) + "\":";
+  auto p = line.find(pat);
+  if (p == std::string_view::npos) return false;
+  p += pat.size();
+  if (line.compare(p, 4, "null") == 0) {
+    is_null = true;
+    out.clear();
+    return true;
+  }
+  is_null = false;
+  if (p < line.size() && line[p] == '"') {
+    auto end = line.find('"', p + 1);
+    if (end == std::string_view::npos) return false;
+    auto v = line.substr(p + 1, end - p - 1);
+    if (v.find('\\') != std::string_view::npos) return false;
+    out.assign(v);
+    return true;
+  }
+  auto end = line.find_first_of(",}", p);
+  if (end == std::string_view::npos) return false;
+  out.assign(line.substr(p, end - p));
+  return true;
 }
 
 }  // namespace
@@ -197,11 +226,31 @@ void Metrics::add_channels(const std::vector<std::string>& channels) {
 }
 
 void Metrics::observe(std::string_view line) {
-  nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object()) return;
-  std::string event = str(j, "event"), reason = str(j, "reason"), channel = str(j, "channel");
+  // Every committed audit line passes here: read the five fields straight from the
+  // line, and parse it as JSON only when that is not enough (an escaped character).
+  std::string event, reason, channel, send_text, ts_text;
   std::optional<std::int64_t> send_id;
-  if (auto it = j.find("send_id"); it != j.end() && it->is_number_integer()) send_id = it->get<std::int64_t>();
+  bool null_reason = false, null_channel = false, null_send = false, null_ts = false, null_event = false;
+  bool fast = audit_field(line, "event", event, null_event) && audit_field(line, "reason", reason, null_reason) &&
+              audit_field(line, "channel", channel, null_channel) &&
+              audit_field(line, "send_id", send_text, null_send) && audit_field(line, "ts", ts_text, null_ts) &&
+              !null_event && !null_ts;
+  if (fast && !null_send) {
+    char* end = nullptr;
+    long long v = std::strtoll(send_text.c_str(), &end, 10);
+    if (end && *end == '\0' && !send_text.empty())
+      send_id = v;
+    else
+      fast = false;
+  }
+  if (!fast) {
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object()) return;
+    event = str(j, "event"), reason = str(j, "reason"), channel = str(j, "channel");
+    ts_text = str(j, "ts");
+    send_id.reset();
+    if (auto it = j.find("send_id"); it != j.end() && it->is_number_integer()) send_id = it->get<std::int64_t>();
+  }
 
   // Only claimed sends are reminders; a step cancelled before its claim is not.
   if (send_id && kOutcomes.count(event)) ++reminders_[{channel, event}];
@@ -213,7 +262,7 @@ void Metrics::observe(std::string_view line) {
   if (event == "skipped") ++skips_[{reason}];
 
   if (!send_id) return;
-  auto ts = parse_instant(str(j, "ts"));
+  auto ts = parse_instant(ts_text);
   if (event == "sending") {
     if (ts) {
       if (sending_at_ms_.size() > 100000) sending_at_ms_.clear();  // bound: outcomes lost by a crash

@@ -1,6 +1,8 @@
 #include "daemon/service.h"
 
+#include <algorithm>
 #include <csignal>
+#include <filesystem>
 #include <random>
 
 #include <boost/asio/post.hpp>
@@ -38,6 +40,9 @@ constexpr Millis kMaxWake = 60 * kSecond;    // re-check at least this often
 // the fault clears (a lock is already waited for by busy_timeout, 10 s).
 constexpr Millis kFaultRetry = 1 * kSecond;
 constexpr int kBatch = 200;
+constexpr std::uintmax_t kCheckpointWalBytes = 4u << 20;  // ~1000 pages of 4 KiB
+// Sends claimed for one channel that may wait in memory or be in flight at once.
+constexpr int kQueueLimit = 2 * kBatch;
 constexpr auto kExitGrace = std::chrono::milliseconds(4000);
 
 // COUNT(*) of `sql` with one instant bound. The cached statement is reset even when a
@@ -71,6 +76,8 @@ Service::Service(Options options)
       poll_timer_(io_),
       wake_timer_(io_),
       exit_timer_(io_),
+      checkpoint_timer_(io_),
+      status_timer_(io_),
       prune_timer_(io_) {}
 
 Service::~Service() { workers_.join(); }
@@ -124,6 +131,15 @@ bool Service::setup(std::shared_ptr<const Policy> policy, std::string& error) {
     return false;
   }
   mirror_->catch_up(*store_);
+  if (policy_->store != ":memory:") {
+    try {
+      store_->db().exec("PRAGMA wal_autocheckpoint=0");
+      checkpointer_ = std::make_shared<Checkpointer>();
+      checkpointer_->path = policy_->store;
+    } catch (const std::exception& e) {
+      log_warn(std::string("cannot move WAL checkpoints off the loop: ") + e.what());
+    }
+  }
   return metrics_->apply(*policy_, error);
 }
 
@@ -152,6 +168,7 @@ int Service::run() {
   schedule_poll(0);
   schedule_prune(kSecond);
   arm_wake();
+  schedule_checkpoint();
   notifier_.start_watchdog();
   notifier_.ready();
   notify_status();
@@ -208,6 +225,8 @@ void Service::begin_shutdown() {
   signals_.cancel();
   poll_timer_.cancel();
   wake_timer_.cancel();
+  checkpoint_timer_.cancel();
+  status_timer_.cancel();
   prune_timer_.cancel();
   for (auto& [name, timer] : gate_timers_) timer->cancel();
   release_waiting("shutdown");
@@ -291,6 +310,35 @@ void Service::prune() {
   }
 }
 
+// Every second, once the WAL has grown past SQLite's autocheckpoint size, a worker
+// copies it into the database (PASSIVE: it never waits for nor blocks the loop's
+// writes). A failure is tried again the next second.
+void Service::schedule_checkpoint() {
+  if (stopping_ || !checkpointer_) return;
+  checkpoint_timer_.expires_after(std::chrono::seconds(1));
+  checkpoint_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopping_) return;
+    if (!checkpointer_->running) {
+      checkpointer_->running = true;
+      boost::asio::post(workers_, [c = checkpointer_, &io = io_] {
+        try {
+          // As SQLite's own autocheckpoint: only once the WAL holds ~1000 pages.
+          std::error_code ec;
+          auto size = std::filesystem::file_size(c->path + "-wal", ec);
+          if (!ec && size >= kCheckpointWalBytes) {
+            if (!c->db) c->db = std::make_unique<SQLite::Database>(c->path, SQLite::OPEN_READWRITE, 10000);
+            c->db->exec("PRAGMA wal_checkpoint(PASSIVE)");
+          }
+        } catch (const std::exception&) {
+          c->db.reset();  // a store fault: the loop reports it on its own writes
+        }
+        boost::asio::post(io, [c] { c->running = false; });
+      });
+    }
+    schedule_checkpoint();
+  });
+}
+
 void Service::schedule_poll(Millis delay) {
   if (stopping_) return;
   poll_timer_.expires_after(std::chrono::milliseconds(delay));
@@ -350,8 +398,25 @@ void Service::on_page(std::optional<SourcePage> page, const std::string& error) 
       next = kFaultRetry;
     }
   }
-  notify_status();
+  notify_status_soon();
   schedule_poll(next);
+}
+
+// After a page: STATUS= at most once a second. Its counts scan the pending steps and
+// today's audit, which a first sync of a big shop must not pay for on every page.
+void Service::notify_status_soon() {
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_status_ >= std::chrono::seconds(1)) {
+    notify_status();
+    return;
+  }
+  if (status_pending_ || stopping_) return;
+  status_pending_ = true;
+  status_timer_.expires_at(last_status_ + std::chrono::seconds(1));
+  status_timer_.async_wait([this](const boost::system::error_code& ec) {
+    status_pending_ = false;
+    if (!ec && !stopping_) notify_status();
+  });
 }
 
 void Service::arm_wake() {
@@ -366,6 +431,9 @@ void Service::arm_wake() {
   // While faulted, or with outcomes still to record, try again every kFaultRetry:
   // neither sooner (no spinning on a broken store) nor later (resume soon after).
   if (faulted_ || !pending_completions_.empty()) delay = kFaultRetry;
+  // Due work held back because its channel has no room: wait for the channel's next
+  // token (a report from the channel re-arms sooner).
+  else if (!held_.empty() && delay == 0) delay = hold_wait();
   wake_timer_.expires_after(std::chrono::milliseconds(delay));
   wake_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (!ec) on_wake();
@@ -378,7 +446,14 @@ void Service::on_wake() {
   try {
     bool wrote = !pending_completions_.empty();
     flush_completions();
-    jobs = engine_->claim_due(kBatch);
+    std::map<std::string, int> room;
+    auto now = TokenBucket::Clock::now();
+    for (const auto& [name, conf] : policy_->channels) room[name] = gates_[name].room(now, kQueueLimit);
+    jobs = engine_->claim_due(kBatch, &room);
+    held_.clear();
+    if (jobs.empty())
+      for (const auto& [name, r] : room)
+        if (r <= 0) held_.push_back(name);
     // Only a commit proves the store writable again; an empty claim writes nothing.
     if (wrote || !jobs.empty()) store_ok();
   } catch (const std::exception& e) {
@@ -454,12 +529,14 @@ void Service::deliver(const SendJob& job) {
     return;
   }
   ++in_flight_;
+  ++gates_[job.channel].in_flight;
   std::shared_ptr<Channel> ch = it->second;  // keeps it alive across a reload
   std::int64_t id = job.send_id;
   std::string name = job.channel;
   ch->send(job, [this, ch, id, name](Outcome outcome, std::string error) {
     boost::asio::post(io_, [this, id, name, outcome, error = std::move(error)] {
       --in_flight_;
+      --gates_[name].in_flight;
       note_outcome(name, outcome);
       finish_send(id, outcome, error);
       if (stopping_ && in_flight_ == 0) exit_timer_.cancel();
@@ -505,27 +582,49 @@ void Service::release_waiting(const std::string& why) {
   }
 }
 
+// Outcomes reported together (a batch of outbox files, say) are recorded in one
+// transaction: the first report posts the flush, the others join it.
 void Service::finish_send(std::int64_t send_id, Outcome outcome, const std::string& error) {
   if (outcome != Outcome::kSent) log_warn("send " + std::to_string(send_id) + " did not go through: " + error);
-  pending_completions_.push_back({send_id, outcome, error});
-  try {
-    flush_completions();
-    store_ok();
-    after_commit();
-  } catch (const std::exception& e) {
-    store_fault("recording a send's outcome", e);
-  }
-  if (!stopping_) arm_wake();
-}
-
-void Service::flush_completions() {
   static thread_local std::mt19937 rng{std::random_device{}()};
   std::uniform_real_distribution<double> jitter(0.0, 0.25);
-  while (!pending_completions_.empty()) {
-    const auto& c = pending_completions_.front();
-    engine_->complete(c.send_id, c.outcome, c.error, jitter(rng));
-    pending_completions_.erase(pending_completions_.begin());
+  pending_completions_.push_back({send_id, outcome, error, jitter(rng)});
+  held_.clear();  // a channel has room again
+  if (flush_posted_) return;
+  flush_posted_ = true;
+  boost::asio::post(io_, [this] {
+    flush_posted_ = false;
+    try {
+      flush_completions();
+      store_ok();
+      after_commit();
+    } catch (const std::exception& e) {
+      store_fault("recording a send's outcome", e);
+    }
+    if (!stopping_) arm_wake();
+  });
+}
+
+// All pending outcomes in one transaction; on a store fault none is recorded and
+// all stay pending.
+void Service::flush_completions() {
+  if (pending_completions_.empty()) return;
+  engine_->complete_all(pending_completions_);
+  pending_completions_.clear();
+}
+
+// How long until a channel that had no room at the last claim has a token again. A
+// channel that was full of sends in flight gets room when one reports, and that
+// report re-arms the wake.
+Millis Service::hold_wait() const {
+  Millis wait = kMaxWake;
+  auto now = TokenBucket::Clock::now();
+  for (const auto& name : held_) {
+    auto it = gates_.find(name);
+    if (it != gates_.end() && it->second.bucket.limited())
+      wait = std::min<Millis>(wait, std::max<Millis>(1, it->second.bucket.until_next(now).count()));
   }
+  return wait;
 }
 
 void Service::after_commit() {
@@ -555,6 +654,7 @@ void Service::store_ok() {
 // STATUS= is what `systemctl status nudged` shows: pending steps, reminders sent
 // since UTC midnight, and when the source was last polled.
 void Service::notify_status() {
+  last_status_ = std::chrono::steady_clock::now();
   try {
     auto c = engine_->counts();
     Millis now = clock_.now();

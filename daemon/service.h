@@ -78,13 +78,15 @@ class Service {
   void store_fault(const std::string& what, const std::exception& e);
   void store_ok();
   void notify_status();
+  void notify_status_soon();
   Metrics::Gauges read_gauges();
 
   Options options_;
   boost::asio::io_context io_;
   boost::asio::thread_pool workers_{2};
   boost::asio::signal_set signals_;
-  boost::asio::steady_timer poll_timer_, wake_timer_, exit_timer_, prune_timer_;
+  boost::asio::steady_timer poll_timer_, wake_timer_, exit_timer_, checkpoint_timer_, status_timer_,
+      prune_timer_;
   SystemClock clock_;
   std::shared_ptr<const Policy> policy_;
   std::unique_ptr<Store> store_;
@@ -97,12 +99,22 @@ class Service {
   Notifier notifier_{io_};            // sd_notify: READY, RELOADING, STOPPING, STATUS, WATCHDOG
   std::unique_ptr<Metrics> metrics_;  // /metrics, fed by the audit mirror
 
-  struct Completion {
-    std::int64_t send_id;
-    Outcome outcome;
-    std::string error;
+  Millis hold_wait() const;
+  void schedule_checkpoint();
+
+  std::vector<Engine::Completion> pending_completions_;  // outcomes not yet recorded
+  // The WAL is checkpointed by a worker on its own connection, not by the commit
+  // that happens to cross the threshold on the loop thread (a stall of a claim).
+  struct Checkpointer {
+    std::string path;
+    std::unique_ptr<SQLite::Database> db;  // opened by the worker on first use
+    bool running = false;                  // loop thread only
   };
-  std::vector<Completion> pending_completions_;  // outcomes not yet recorded (store fault)
+  std::shared_ptr<Checkpointer> checkpointer_;
+  std::chrono::steady_clock::time_point last_status_{};
+  bool status_pending_ = false;
+  bool flush_posted_ = false;  // a flush of pending_completions_ is queued on the loop
+  std::vector<std::string> held_;  // channels without room when the last claim took nothing
   int in_flight_ = 0;
   int setup_exit_ = kExitCantCreate;  // what a failed setup exits with
   bool polling_ = false;

@@ -2,11 +2,14 @@
 
 #include <sstream>
 
+#include <date/date.h>
 #include <nlohmann/json.hpp>
 
 #include "core/audit.h"
 #include "core/hash.h"
+#include "core/time_util.h"
 #include "engine_fixture.h"
+#include "helpers.h"
 
 using namespace nudge;
 
@@ -130,4 +133,95 @@ TEST_CASE("audit verification catches every kind of tampering") {
     CHECK_FALSE(r.ok);
     CHECK(r.first_bad_line == 1);
   }
+}
+
+namespace {
+
+// The former serialisation (a JSON tree dumped by nlohmann), kept as the reference the
+// one-pass writer must match byte for byte: old lines and new ones hash alike.
+std::string reference_body(std::int64_t seq, nudge::Millis ts, const nudge::AuditEvent& e, const std::string& prev) {
+  auto opt = [](const std::string& s) { return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s); };
+  nlohmann::ordered_json j;
+  j["seq"] = seq;
+  j["ts"] = nudge::format_instant(ts);
+  j["event"] = e.event;
+  j["shop"] = opt(e.shop);
+  j["buyer"] = opt(e.buyer);
+  j["orders"] = e.orders;
+  j["step"] = opt(e.step);
+  j["channel"] = opt(e.channel);
+  j["template"] = opt(e.tmpl);
+  j["lang"] = opt(e.lang);
+  j["attempt"] = e.attempt ? nlohmann::json(*e.attempt) : nlohmann::json(nullptr);
+  j["send_id"] = e.send_id ? nlohmann::json(*e.send_id) : nlohmann::json(nullptr);
+  j["reason"] = opt(e.reason);
+  j["due"] = e.due ? nlohmann::json(nudge::format_instant(*e.due)) : nlohmann::json(nullptr);
+  j["detail"] = opt(e.detail);
+  j["prev"] = prev;
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+TEST_CASE("audit lines are written in one pass, byte for byte as the JSON tree wrote them") {
+  using nudge::AuditEvent;
+  std::vector<AuditEvent> events = {
+      {.event = "started", .detail = "nudge 0.1.0"},
+      {.event = "sending", .shop = "s1", .buyer = "b1", .orders = {"o1", "o2"}, .step = "first", .channel = "outbox",
+       .tmpl = "gentle", .lang = "es", .attempt = 1, .send_id = 12345678901, .detail = "steps: o1=first o2=second"},
+      {.event = "deferred", .shop = "s1", .buyer = "José Ñandú", .orders = {"ö\"q\\"}, .reason = "cap_buyer:1/1d",
+       .due = 1795168800123},
+      {.event = "order_rejected", .shop = "s\t1", .orders = {}, .reason = "invalid_record",
+       .detail = std::string("bad \x01 byte \xff\xfe and a\nnewline \x7f")},
+      {.event = "", .shop = "", .orders = {""}, .attempt = 0, .send_id = -1},
+  };
+  for (const auto& e : events) {
+    std::string hash;
+    std::string line = nudge::audit_line(7, 1795168800123, e, std::string(64, 'a'), hash);
+    std::string ref = reference_body(7, 1795168800123, e, std::string(64, 'a'));
+    CHECK(line.substr(0, line.size() - 75) + "}" == ref);
+    CHECK(hash == nudge::sha256_hex(ref));
+  }
+}
+
+TEST_CASE("instants print as date::format prints them, across years and leap days") {
+  using namespace std::chrono;
+  for (nudge::Millis t : {0LL, 1LL, 999LL, 86399999LL, 951782400000LL /* 2000-02-29 */, 1795168800123LL,
+                          4107542399999LL /* 2100-02-28T23:59:59.999 */, 4107542400000LL, 253402300799999LL}) {
+    date::sys_time<milliseconds> tp{milliseconds{t}};
+    CHECK(nudge::format_instant(t) == date::format("%FT%TZ", tp));
+  }
+  for (nudge::Millis t = 0; t < 253402300800000LL; t += 86400000LL * 97 + 3600007) {
+    date::sys_time<milliseconds> tp{milliseconds{t}};
+    REQUIRE(nudge::format_instant(t) == date::format("%FT%TZ", tp));
+  }
+}
+
+TEST_CASE("the chain stays whole when another process appends between two transactions") {
+  test::TempDir dir;
+  std::string error;
+  auto daemon = Store::open(dir / "nudge.db", error);
+  auto ctl = Store::open(dir / "nudge.db", error);  // as nudgectl optout add would
+  REQUIRE(daemon);
+  REQUIRE(ctl);
+  {
+    WriteTx tx(*daemon);
+    append_audit(*daemon, 1000, {.event = "started"});
+    append_audit(*daemon, 1000, {.event = "policy_loaded"});
+    tx.commit();
+  }
+  {
+    WriteTx tx(*ctl);
+    CHECK(append_audit(*ctl, 2000, {.event = "opted_out", .shop = "s1", .buyer = "b1"}) == 3);
+    tx.commit();
+  }
+  {
+    WriteTx tx(*daemon);
+    CHECK(append_audit(*daemon, 3000, {.event = "stopped"}) == 4);
+    tx.commit();
+  }
+  std::istringstream in(table_as_file(*daemon));
+  auto check = verify_audit(in);
+  CHECK(check.ok);
+  CHECK(check.lines == 4);
 }

@@ -369,3 +369,100 @@ TEST_CASE("a merged message of orders at different steps names each order's step
   auto line = f.store->db().execAndGet("SELECT line FROM audit WHERE event='sending' ORDER BY seq DESC LIMIT 1").getString();
   CHECK(line.find("\"detail\":\"steps: o2=first o1=second\"") != std::string::npos);
 }
+
+TEST_CASE("a discard channel's sends are decided and counted like any other, and say so in their sent line") {
+  std::string yaml = test::base_policy("limits: {per_order: 2, per_buyer: [{max: 1, within: 24h}], merge: false}");
+  yaml.replace(yaml.find("{type: outbox, dir: outbox}"), 27, "{type: discard}");
+  EngineFixture f(yaml);
+  f.add({.id = "o1"});
+  f.add({.id = "o2", .placed = T0 + kHour});
+  f.run_until(T0 + 3 * kHour);
+  REQUIRE(f.delivered.size() == 1);  // o2 waits: the discarded send counts against the buyer's cap
+  CHECK(f.reasons("deferred") == std::vector<std::string>{"cap_buyer:1/1d"});
+  SQLite::Statement q(f.store->db(), "SELECT line FROM audit WHERE event='sent'");
+  REQUIRE(q.executeStep());
+  CHECK(std::string(q.getColumn(0).getString()).find("\"channel\":\"outbox\"") != std::string::npos);
+  CHECK(std::string(q.getColumn(0).getString()).find("\"detail\":\"channel_type: discard\"") != std::string::npos);
+}
+
+// Regression: claim_retry used to leave out opt-out and skip_if_paid_within.
+TEST_CASE("a retry goes through the same checks as a first send: a buyer who opted out meanwhile gets nothing") {
+  EngineFixture f;
+  f.add({.id = "o1"});
+  f.clock.set(T0 + 2 * kHour);
+  auto jobs = f.engine->claim_due();
+  REQUIRE(jobs.size() == 1);
+  f.engine->complete(jobs[0].send_id, Outcome::kTransient, "503");
+  f.engine->opt_out("s1", "b1", true);
+  f.run_until(T0 + 3 * kHour);
+  CHECK(f.delivered.empty());
+  CHECK(f.step_state("o1", "first") == "skipped");
+  CHECK(f.reasons("skipped") == std::vector<std::string>{"opted_out"});
+  SQLite::Statement q(f.store->db(), "SELECT state FROM sends WHERE id=?");
+  q.bind(1, static_cast<int64_t>(jobs[0].send_id));
+  REQUIRE(q.executeStep());
+  CHECK(q.getColumn(0).getString() == "cancelled");
+  // Its reservation is released: it never went out.
+  SQLite::Statement l(f.store->db(), "SELECT released FROM ledger WHERE send_id=?");
+  l.bind(1, static_cast<int64_t>(jobs[0].send_id));
+  REQUIRE(l.executeStep());
+  CHECK(l.getColumn(0).getInt() == 1);
+}
+
+TEST_CASE("a retry goes through the same checks as a first send: skip_if_paid_within holds on retry") {
+  EngineFixture f(test::base_policy("limits: {per_order: 2, skip_if_paid_within: 6h, merge: false}"));
+  f.add({.id = "o1"});
+  f.add({.id = "o2", .placed = T0 + 3 * kHour});
+  f.clock.set(T0 + 2 * kHour);
+  auto jobs = f.engine->claim_due();
+  REQUIRE(jobs.size() == 1);
+  f.engine->complete(jobs[0].send_id, Outcome::kTransient, "timeout");
+  f.status("o2", OrderStatus::kPaid);  // the buyer pays another order while o1's send waits
+  f.run_until(T0 + 2 * kHour + 10 * kMinute);
+  CHECK(f.delivered.empty());
+  CHECK(f.step_state("o1", "first") == "skipped");
+  CHECK(f.reasons("skipped") == std::vector<std::string>{"paid_recently"});
+}
+
+// Regression: claims used to run ahead of what a channel could take.
+TEST_CASE("a claim takes only what each channel has room for; the rest stays scheduled, unaudited") {
+  EngineFixture f(test::base_policy("limits: {per_order: 2, merge: false}"));
+  for (int i = 0; i < 5; ++i) f.add({.id = "o" + std::to_string(i), .buyer = "b" + std::to_string(i)});
+  f.clock.set(T0 + 2 * kHour);
+  std::map<std::string, int> room{{"outbox", 2}};
+  auto jobs = f.engine->claim_due(100, &room);
+  CHECK(jobs.size() == 2);
+  CHECK(room["outbox"] == 0);
+  CHECK(f.engine->counts().scheduled == 5 + 3);  // 5 second steps, 3 first steps left
+  CHECK(f.reasons("deferred").empty());
+  // A retry without room waits as a retry.
+  f.engine->complete(jobs[0].send_id, Outcome::kTransient, "timeout");
+  f.clock.set(T0 + 3 * kHour);
+  room["outbox"] = 0;
+  CHECK(f.engine->claim_due(100, &room).empty());
+  room["outbox"] = 10;
+  auto next = f.engine->claim_due(100, &room);
+  CHECK(next.size() == 4);  // the retry and the three first steps
+  CHECK(room["outbox"] == 6);
+}
+
+// Regression: reload used to install the new policy before its transaction committed.
+TEST_CASE("a reload whose store write fails installs nothing: the old policy stays, in memory and in the store") {
+  EngineFixture f;
+  f.add({.id = "o1"});
+  auto old = f.engine->policy_ptr();
+  auto next = test::policy_from(test::base_policy("limits: {per_order: 3}", R"(campaigns:
+  - name: default
+    match: {}
+    steps:
+      - {name: first, after: 5h, channel: outbox, template: gentle}
+)"));
+  f.store->db().exec("PRAGMA query_only=1");  // every write now fails
+  CHECK_THROWS(f.engine->reload(next));
+  f.store->db().exec("PRAGMA query_only=0");
+  CHECK(f.engine->policy_ptr() == old);
+  CHECK(f.engine->policy().limits.per_order == 2);
+  f.run_until(T0 + 3 * kHour);  // the old plan: first step at T0+2h
+  REQUIRE(f.delivered.size() == 1);
+  CHECK(f.delivered_at[0] == T0 + 2 * kHour);
+}

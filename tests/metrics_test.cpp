@@ -1,6 +1,7 @@
 // Metrics: what a Prometheus scrape shows after a sequence of audit lines.
 #include <doctest/doctest.h>
 
+#include "core/audit.h"
 #include "daemon/metrics.h"
 #include "daemon/notify.h"
 
@@ -116,4 +117,21 @@ TEST_CASE("STATUS= ages read like a person would say them") {
   CHECK(nudge::describe_age(4200) == "4s ago");
   CHECK(nudge::describe_age(192000) == "3m12s ago");
   CHECK(nudge::describe_age(7500000) == "2h5m ago");
+}
+
+TEST_CASE("real audit lines are read right, also when an order id or detail looks like another field") {
+  Fixture f;
+  std::string hash;
+  f.metrics.observe(nudge::audit_line(1, 1795168800000,
+                                      {.event = "skipped", .shop = "s1", .buyer = "b1",
+                                       .orders = {"o1\",\"reason\":\"evil", ",\"reason\":"}, .reason = "cap_order",
+                                       .detail = ",\"reason\":\"evil\""},
+                                      nudge::kGenesisHash, hash));
+  f.metrics.observe(nudge::audit_line(2, 1795168800000,
+                                      {.event = "skipped", .shop = "s1", .buyer = "b1", .reason = "quiet\thours"},
+                                      hash, hash));
+  std::string body = f.metrics.render();
+  CHECK(has(body, R"(nudge_skips_total{reason="cap_order"} 1)"));
+  CHECK(has(body, "nudge_skips_total{reason=\"quiet\thours\"} 1"));  // a tab, through the JSON parser
+  CHECK(body.find("evil") == std::string::npos);
 }

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include "core/states.h"
 #include "core/store.h"
 #include "helpers.h"
 
@@ -67,4 +68,18 @@ TEST_CASE("read-only opening refuses a missing database instead of creating one"
   CHECK_FALSE(s);
   CHECK(error.find("no such database") != std::string::npos);
   CHECK_FALSE(test::fs::exists(dir / "none.db"));
+}
+
+TEST_CASE("step and send states print and parse one way, and anything else is refused") {
+  for (auto s : {StepState::kScheduled, StepState::kSending, StepState::kSent, StepState::kFailed, StepState::kSkipped,
+                 StepState::kCancelled, StepState::kInDoubt})
+    CHECK(parse_step_state(to_string(s)) == s);
+  for (auto s : {SendState::kSending, SendState::kSent, SendState::kFailed, SendState::kCancelled, SendState::kRetry,
+                 SendState::kInDoubt})
+    CHECK(parse_send_state(to_string(s)) == s);
+  CHECK(std::string(to_string(StepState::kInDoubt)) == "in_doubt");
+  CHECK_FALSE(parse_step_state("retry"));  // a send state, not a step state
+  CHECK_FALSE(parse_send_state("scheduled"));
+  CHECK_FALSE(parse_step_state(""));
+  CHECK_FALSE(parse_send_state("SENT"));
 }

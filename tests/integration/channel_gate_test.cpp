@@ -2,6 +2,10 @@
 
 #include <sys/stat.h>
 
+#include <thread>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
 #include "daemon_fixture.h"
 
 using namespace std::chrono_literals;
@@ -61,4 +65,30 @@ TEST_CASE("a channel that keeps failing is paused, and the audit says so") {
   CHECK(count("failed", "") == failed);
   CHECK(d.log().find("pausing it for 30s") != std::string::npos);
   CHECK(d.stop() == 0);
+}
+
+// Regression: claims used to run ahead of the channel's rate; a kill left every
+// claimed-but-waiting send in_doubt (never sent, yet counted against the caps).
+TEST_CASE("sends are claimed only as the channel's rate allows: a kill leaves none in doubt") {
+  std::string policy = test::seconds_policy("limits: {per_order: 1}");
+  policy.replace(policy.find("{type: outbox, dir: outbox}"), 27, "{type: outbox, dir: outbox, rate: 1/m}");
+  Daemon d(policy);
+  d.start();
+  auto t = now_ms();
+  std::vector<std::string> lines;
+  for (int i = 0; i < 30; ++i) lines.push_back(test::order_line("o" + std::to_string(i), "b" + std::to_string(i), t));
+  d.import(lines);
+  REQUIRE(test::eventually([&] { return d.outbox().size() == 1; }, 10s));
+  std::this_thread::sleep_for(2s);  // steps keep falling due; the channel has no token for them
+  d.proc->signal(SIGKILL);
+  REQUIRE(d.proc->wait(5s) == 128 + SIGKILL);
+  {
+    SQLite::Database db(d.dir / "nudge.db", SQLite::OPEN_READONLY);
+    CHECK(db.execAndGet("SELECT COUNT(*) FROM sends WHERE state='sending'").getInt() == 0);
+    CHECK(db.execAndGet("SELECT COUNT(*) FROM schedule WHERE state='scheduled' AND step='first'").getInt() == 29);
+  }
+  d.start();
+  REQUIRE(d.stop() == 0);
+  CHECK_FALSE(d.audit_has("in_doubt"));
+  CHECK(d.outbox().size() <= 2);  // the first, and perhaps one more after the restart
 }

@@ -182,3 +182,44 @@ TEST_CASE("a secret file the policy names but that is missing stops nudged with 
   CHECK(d.stop() == 0);
   CHECK(d.log().find("s3cr3t-value") == std::string::npos);
 }
+
+TEST_CASE("a discard channel delivers nothing, and its sent lines say channel_type: discard") {
+  std::string policy = test::seconds_policy();
+  policy.replace(policy.find("{type: outbox, dir: outbox}"), 27, "{type: discard}");
+  Daemon d(policy);
+  d.start();
+  REQUIRE(d.import({test::order_line("o1", "alice", now_ms())}).status == 0);
+  REQUIRE(test::eventually([&] { return d.audit_has("sent"); }, 10s));
+  REQUIRE(d.stop() == 0);
+  CHECK(d.outbox().empty());
+  int sent = 0;
+  for (const auto& j : d.audit_file())
+    if (j["event"] == "sent") {
+      ++sent;
+      CHECK(j["detail"] == "channel_type: discard");
+      CHECK(j["orders"] == nlohmann::json::array({"o1"}));
+    }
+  CHECK(sent >= 1);
+}
+
+TEST_CASE("nudgectl order shows the order's own history: its steps' lines, a merged message's, no other order's") {
+  Daemon d(test::seconds_policy("limits: {per_order: 1, merge: true}"));
+  d.start();
+  auto t = now_ms();
+  REQUIRE(d.import({test::order_line("o1", "alice", t), test::order_line("o2", "alice", t),
+                    test::order_line("o3", "bob", t)}).status == 0);
+  REQUIRE(test::eventually([&] { return d.outbox().size() == 2; }, 10s));
+  REQUIRE(d.stop() == 0);
+  auto r = d.ctl({"--json", "order", "o1", "--shop", "s1"});
+  REQUIRE(r.status == 0);
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["buyer"] == "alice");
+  std::string history;
+  for (const auto& h : j["history"]) history += h.get<std::string>() + "\n";
+  MESSAGE(history);
+  CHECK(history.find("scheduled") != std::string::npos);
+  CHECK(history.find("sending") != std::string::npos);  // the merged message of o1 and o2
+  CHECK(history.find("sent") != std::string::npos);
+  CHECK(history.find("o3") == std::string::npos);
+  CHECK(history.find("bob") == std::string::npos);
+}

@@ -1,0 +1,117 @@
+#!/usr/bin/python3
+"""Scale: the cost of due reminders on an empty store vs. on a store holding many
+pending steps, the ingest rate of the first and last fifth of a big first sync, the
+daemon's peak RSS, and how long `nudgectl status`, `buyer` and `order` take at that size.
+
+  1. Empty store: nudged runs; D due orders (distinct buyers) are imported into its
+     inbox; time from their ingest (first audit line about them) to the last `sent`.
+  2. Big store: P/2 future orders (2 steps each, due in 1 h and 25 h) are imported and
+     ingested by nudged (the ingest rates come from the `scheduled` audit times); then
+     the same D due orders, timed the same way.
+
+usage: bench/scale.py [PENDING_STEPS] [DUE]   (default 1,000,000 and 10,000)
+"""
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib as B  # noqa: E402
+
+
+def due_run(w, d, tag):
+    """Imports d due orders into the running daemon's inbox; seconds from the first
+    audit line about them (their ingest; the poll interval is not counted) to the
+    last `sent`."""
+    placed = B.now_ms() - 2 * B.HOUR
+    before = w.count("SELECT COUNT(*) FROM sends WHERE state='sent'")
+    seq0 = w.count("SELECT MAX(seq) FROM audit")
+    lines = [B.order_line("due%s-%d" % (tag, i), "due%s-b%d" % (tag, i), placed) for i in range(d)]
+    feed = os.path.join(w.dir, "due.jsonl")
+    with open(feed, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    w.ctl("orders", "import", feed)
+    w.wait_for(lambda: w.count("SELECT COUNT(*) FROM sends WHERE state='sent'") >= before + d, 3600,
+               "%d sends" % d, every=0.25)
+    t0 = w.count("SELECT MIN(ts) FROM audit WHERE seq > ? AND buyer LIKE 'due%'", seq0)
+    last = B.audit_ts(w, "sent")
+    return (last - t0) / 1000.0
+
+
+def ctl_ms(w, *args):
+    times = []
+    for _ in range(3):
+        t0 = time.time()
+        r = w.ctl(*args, check=False)
+        times.append((time.time() - t0) * 1000)
+        if r.returncode != 0:
+            sys.exit("nudgectl %s failed: %s" % (" ".join(args), r.stderr[-1000:]))
+    return statistics.median(times)
+
+
+def main():
+    pending = int(sys.argv[1]) if len(sys.argv) > 1 else 1000000
+    d = int(sys.argv[2]) if len(sys.argv) > 2 else 10000
+    orders = pending // 2
+
+    w = B.Workdir("scale-empty")
+    try:
+        w.import_lines([])  # creates the store
+        w.start()
+        empty_s = due_run(w, d, "e")
+    finally:
+        w.cleanup()
+
+    w = B.Workdir("scale-big")
+    try:
+        placed = B.now_ms()  # due in 1 h and 25 h
+        feed = os.path.join(w.dir, "big.jsonl")
+        with open(feed, "w") as f:
+            for i in range(orders):
+                f.write(B.order_line("p%d" % i, "pb%d" % (i % (orders // 3 + 1)), placed + (i % 3600) * 1000) + "\n")
+        w.ctl("orders", "import", feed)
+        os.unlink(feed)
+        last_inbox = w.count("SELECT MAX(id) FROM inbox")
+        w.start()
+        w.wait_for(lambda: w.count("SELECT CAST(cursor AS INTEGER) FROM source_state WHERE source='inbox'") >= last_inbox,
+                   7200, "the ingest of %d orders" % orders, every=1.0)
+        c = w.connect()
+        start = c.execute("SELECT ts FROM audit WHERE event='policy_loaded' ORDER BY seq DESC LIMIT 1").fetchone()[0]
+        ts = [r[0] for r in c.execute("SELECT ts FROM audit WHERE event='scheduled' ORDER BY seq")]
+        c.close()
+        steps = len(ts)
+        fifth = steps // 5
+        first_s = (ts[fifth - 1] - start) / 1000.0
+        last_s = (ts[-1] - ts[steps - fifth - 1]) / 1000.0
+        total_s = (ts[-1] - start) / 1000.0
+        per_fifth_orders = fifth / 2
+        big_s = due_run(w, d, "b")
+        rss = w.peak_rss_kib()
+        print("note: nudged's memory now: %s" % w.rss_parts())
+        w.stop()
+        status_ms = ctl_ms(w, "status")
+        buyer_ms = ctl_ms(w, "buyer", "pb7", "--shop", "s1")
+        order_ms = ctl_ms(w, "order", "p12345", "--shop", "s1")
+    finally:
+        w.cleanup()
+
+    B.report("scale, %d pending steps, %d due" % (steps, d), [
+        ("scale_pending_steps", steps, "steps", "pending steps in the big store"),
+        ("scale_due_empty", d / empty_s, "reminders/s", "%d due, empty store" % d),
+        ("scale_due_big", d / big_s, "reminders/s", "%d due, big store" % d),
+        ("scale_cost_ratio", big_s / empty_s, "x", "per-reminder cost, big / empty"),
+        ("scale_ingest", orders / total_s, "orders/s", "ingest, all %d orders" % orders),
+        ("scale_ingest_first_fifth", per_fifth_orders / first_s, "orders/s", "ingest, first fifth"),
+        ("scale_ingest_last_fifth", per_fifth_orders / last_s, "orders/s", "ingest, last fifth"),
+        ("scale_ingest_slowdown", last_s / first_s, "x", "ingest time, last fifth / first"),
+        ("scale_peak_rss", rss / 1024.0, "MiB", "nudged peak RSS"),
+        ("scale_status_ms", status_ms, "ms", "nudgectl status"),
+        ("scale_buyer_ms", buyer_ms, "ms", "nudgectl buyer"),
+        ("scale_order_ms", order_ms, "ms", "nudgectl order"),
+    ])
+
+
+if __name__ == "__main__":
+    main()
