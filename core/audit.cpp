@@ -80,6 +80,18 @@ std::string audit_line(std::int64_t seq, Millis ts, const AuditEvent& e, const s
     body += "null";
   body += ",\"detail\":";
   put_opt(body, e.detail);
+  if (!e.steps.empty()) {  // last but prev: the fields metrics read come before it
+    body += ",\"steps\":{";
+    bool first = true;
+    for (const auto& [order, step] : e.steps) {
+      if (!first) body += ',';
+      first = false;
+      put_str(body, order);
+      body += ':';
+      put_str(body, step);
+    }
+    body += '}';
+  }
   body += ",\"prev\":";
   put_str(body, prev);
   body += '}';

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <istream>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,6 +25,9 @@ struct AuditEvent {
   std::string reason;             // empty -> null
   std::optional<Millis> due;      // scheduled/deferred: when it is (now) due
   std::string detail;             // free text for operators; empty -> null
+  // A merged message whose orders are at different steps: each order's step, on
+  // every line about it (so no line names a wrong step for an order). Empty: omitted.
+  std::map<std::string, std::string> steps;
 };
 
 inline constexpr const char* kGenesisHash = "0000000000000000000000000000000000000000000000000000000000000000";

@@ -81,7 +81,7 @@ void Engine::start(const std::string& version) {
       u.exec();
       append_audit(store_, now, {.event = "retry", .shop = job.shop, .buyer = job.buyer_id, .orders = job.order_ids,
                                  .step = job.step, .channel = channel, .attempt = job.attempt, .send_id = id,
-                                 .reason = "restart", .due = now});
+                                 .reason = "restart", .due = now, .steps = job.steps});
       continue;
     }
     auto& u = store_.stmt("UPDATE sends SET state='in_doubt', updated_at=? WHERE id=?");
@@ -93,7 +93,7 @@ void Engine::start(const std::string& version) {
     append_audit(store_, now, {.event = "in_doubt", .shop = job.shop, .buyer = job.buyer_id, .orders = job.order_ids,
                                .step = job.step, .channel = channel, .tmpl = job.tmpl, .lang = job.lang,
                                .attempt = job.attempt, .send_id = id, .reason = "interrupted",
-                               .detail = "the daemon stopped while this send was in flight; it is not resent"});
+                               .detail = "the daemon stopped while this send was in flight; it is not resent", .steps = job.steps});
   }
   tx.commit();
 }

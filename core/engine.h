@@ -41,6 +41,7 @@ struct SendJob {
   int attempt = 1;
   std::string idempotency_key;
   std::string subject, body;
+  std::map<std::string, std::string> steps;  // order -> step, when the orders are at different steps
 };
 
 enum class Outcome {

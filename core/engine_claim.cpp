@@ -305,19 +305,19 @@ void Engine::claim_buyer(const std::string& shop, const std::string& buyer, std:
       ids.push_back(r.order_id);
     }
     // A merged message carries its first order's step; when its orders are at
-    // different steps, say which is which, so that no order looks reminded twice.
-    std::string steps;
+    // different steps, every line about it says which is which (`steps`), so that no
+    // order looks reminded at a step it was not.
+    std::map<std::string, std::string> steps;
     for (auto& r : msg)
-      if (r.step != first.step) steps = "steps:";
-    if (!steps.empty())
-      for (auto& r : msg) steps += " " + r.order_id + "=" + r.step;
+      if (r.step != first.step)
+        for (auto& x : msg) steps[x.order_id] = x.step;
     append_audit(store_, now, {.event = "sending", .shop = shop, .buyer = buyer, .orders = ids, .step = first.step,
                                .channel = first.channel, .tmpl = in.tmpl, .lang = text.lang, .attempt = 1,
-                               .send_id = send_id, .detail = steps});
+                               .send_id = send_id, .steps = steps});
     SendJob job{.send_id = send_id, .shop = shop, .buyer_id = buyer, .buyer_name = o.buyer_name,
                 .buyer_email = o.email, .order_ids = ids, .step = first.step, .channel = first.channel,
                 .tmpl = in.tmpl, .lang = text.lang, .attempt = 1, .idempotency_key = key,
-                .subject = text.subject, .body = text.body};
+                .subject = text.subject, .body = text.body, .steps = steps};
     jobs.push_back(std::move(job));
   }
 }
@@ -404,15 +404,19 @@ SendJob Engine::load_job(std::int64_t send_id) {
   job.body = q.getColumn(9).getString();
   q.reset();
   auto& o = store_.stmt(
-      "SELECT s.order_id, o.buyer_name, o.buyer_email FROM schedule s JOIN orders o ON o.shop=s.shop AND "
+      "SELECT s.order_id, o.buyer_name, o.buyer_email, s.step FROM schedule s JOIN orders o ON o.shop=s.shop AND "
       "o.order_id=s.order_id WHERE s.send_id=? ORDER BY s.id");
   o.bind(1, static_cast<int64_t>(send_id));
+  bool mixed = false;
   while (o.executeStep()) {
     job.order_ids.push_back(o.getColumn(0).getString());
     job.buyer_name = o.getColumn(1).getString();
     job.buyer_email = o.getColumn(2).getString();
+    job.steps[job.order_ids.back()] = o.getColumn(3).getString();
+    mixed = mixed || job.steps[job.order_ids.back()] != job.step;
   }
   o.reset();
+  if (!mixed) job.steps.clear();
   return job;
 }
 
@@ -473,7 +477,7 @@ std::optional<SendJob> Engine::claim_retry(std::int64_t send_id, std::map<std::s
       u.exec();
       append_audit(store_, now, {.event = "deferred", .shop = job.shop, .buyer = job.buyer_id, .orders = job.order_ids,
                                  .step = job.step, .channel = job.channel, .attempt = job.attempt,
-                                 .send_id = send_id, .reason = "quiet_hours", .due = *until});
+                                 .send_id = send_id, .reason = "quiet_hours", .due = *until, .steps = job.steps});
       return std::nullopt;
     }
   }
@@ -490,7 +494,7 @@ std::optional<SendJob> Engine::claim_retry(std::int64_t send_id, std::map<std::s
     d.exec();
     append_audit(store_, now, {.event = "deferred", .shop = job.shop, .buyer = job.buyer_id, .orders = job.order_ids,
                                .step = job.step, .channel = job.channel, .attempt = job.attempt,
-                               .send_id = send_id, .reason = limiting, .due = allowed_at});
+                               .send_id = send_id, .reason = limiting, .due = allowed_at, .steps = job.steps});
     return std::nullopt;
   }
   if (slot) --*slot;
@@ -505,7 +509,7 @@ std::optional<SendJob> Engine::claim_retry(std::int64_t send_id, std::map<std::s
   ++job.attempt;
   append_audit(store_, now, {.event = "sending", .shop = job.shop, .buyer = job.buyer_id, .orders = job.order_ids,
                              .step = job.step, .channel = job.channel, .tmpl = job.tmpl, .lang = job.lang,
-                             .attempt = job.attempt, .send_id = send_id});
+                             .attempt = job.attempt, .send_id = send_id, .steps = job.steps});
   return job;
 }
 

@@ -54,7 +54,7 @@ void Engine::complete_in_tx(std::int64_t send_id, Outcome outcome, const std::st
   SendJob job = load_job(send_id);
   AuditEvent e{.shop = job.shop, .buyer = job.buyer_id, .orders = job.order_ids, .step = job.step,
                .channel = job.channel, .tmpl = job.tmpl, .lang = job.lang, .attempt = job.attempt,
-               .send_id = send_id};
+               .send_id = send_id, .steps = job.steps};
   auto set_send = [&](SendState state, std::optional<Millis> next) {
     auto& u = store_.stmt("UPDATE sends SET state=?, next_attempt_at=?, error=?, updated_at=? WHERE id=?");
     u.bind(1, to_string(state));
@@ -180,7 +180,7 @@ void Engine::postpone(std::int64_t send_id, Millis when, const std::string& why)
   SendJob job = load_job(send_id);
   append_audit(store_, now, {.event = "deferred", .shop = job.shop, .buyer = job.buyer_id, .orders = job.order_ids,
                              .step = job.step, .channel = job.channel, .attempt = job.attempt, .send_id = send_id,
-                             .reason = why, .due = when});
+                             .reason = why, .due = when, .steps = job.steps});
   tx.commit();
 }
 

@@ -49,6 +49,7 @@ nlohmann::ordered_json message_json(const SendJob& job) {
   j["buyer"] = job.buyer_id;
   j["orders"] = job.order_ids;
   j["step"] = job.step;
+  if (!job.steps.empty()) j["steps"] = job.steps;  // each order's step, when they differ
   j["template"] = job.tmpl;
   j["lang"] = job.lang;
   j["attempt"] = job.attempt;

@@ -157,6 +157,11 @@ std::string reference_body(std::int64_t seq, nudge::Millis ts, const nudge::Audi
   j["reason"] = opt(e.reason);
   j["due"] = e.due ? nlohmann::json(nudge::format_instant(*e.due)) : nlohmann::json(nullptr);
   j["detail"] = opt(e.detail);
+  if (!e.steps.empty()) {
+    nlohmann::ordered_json steps;
+    for (const auto& [order, step] : e.steps) steps[order] = step;
+    j["steps"] = steps;
+  }
   j["prev"] = prev;
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
@@ -168,7 +173,8 @@ TEST_CASE("audit lines are written in one pass, byte for byte as the JSON tree w
   std::vector<AuditEvent> events = {
       {.event = "started", .detail = "nudge 0.1.0"},
       {.event = "sending", .shop = "s1", .buyer = "b1", .orders = {"o1", "o2"}, .step = "first", .channel = "outbox",
-       .tmpl = "gentle", .lang = "es", .attempt = 1, .send_id = 12345678901, .detail = "steps: o1=first o2=second"},
+       .tmpl = "gentle", .lang = "es", .attempt = 1, .send_id = 12345678901,
+       .steps = {{"o1", "first"}, {"o2", "second"}, {"q\"x\\", "ü step"}}},
       {.event = "deferred", .shop = "s1", .buyer = "José Ñandú", .orders = {"ö\"q\\"}, .reason = "cap_buyer:1/1d",
        .due = 1795168800123},
       {.event = "order_rejected", .shop = "s\t1", .orders = {}, .reason = "invalid_record",

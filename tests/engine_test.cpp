@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include "core/time_util.h"
+#include "daemon/channel.h"
 #include "engine_fixture.h"
 
 using namespace nudge;
@@ -356,7 +357,7 @@ TEST_CASE("a clock that moves during a decision never defers a reminder without 
   CHECK(store->db().execAndGet("SELECT COUNT(*) FROM audit WHERE event='deferred'").getInt() == 0);
 }
 
-TEST_CASE("a merged message of orders at different steps names each order's step in its audit line") {
+TEST_CASE("a merged message of orders at different steps names each order's step on every line about it") {
   EngineFixture f(test::base_policy("limits: {per_order: 2, per_buyer: [{max: 1, within: 1h}], merge: true}"));
   f.add({.id = "o1", .placed = T0 - 24 * kHour});  // its second step is due at T0 + 2h too
   f.add({.id = "o2", .placed = T0});
@@ -366,8 +367,32 @@ TEST_CASE("a merged message of orders at different steps names each order's step
   auto jobs = f.engine->claim_due();
   REQUIRE(jobs.size() == 1);
   CHECK(jobs[0].order_ids == std::vector<std::string>{"o2", "o1"});
-  auto line = f.store->db().execAndGet("SELECT line FROM audit WHERE event='sending' ORDER BY seq DESC LIMIT 1").getString();
-  CHECK(line.find("\"detail\":\"steps: o2=first o1=second\"") != std::string::npos);
+  CHECK(jobs[0].steps == std::map<std::string, std::string>{{"o1", "second"}, {"o2", "first"}});
+  auto file = message_json(jobs[0]);  // what the outbox file and the webhook carry
+  CHECK(file["steps"]["o1"] == "second");
+  CHECK(file["steps"]["o2"] == "first");
+  // Every line about the message: sending, the retry after a transient failure, the
+  // second sending and the sent line.
+  f.engine->complete(jobs[0].send_id, Outcome::kTransient);
+  f.run_until(T0 + 3 * kHour);
+  const std::string want = "\"steps\":{\"o1\":\"second\",\"o2\":\"first\"}";
+  std::map<std::string, int> carrying;
+  const std::string of_send = "%\"send_id\":" + std::to_string(jobs[0].send_id) + ",%";
+  SQLite::Statement q(f.store->db(), "SELECT event, line FROM audit WHERE line LIKE ?");
+  q.bind(1, of_send);
+  while (q.executeStep()) {
+    std::string line = q.getColumn(1).getString();
+    CHECK_MESSAGE(line.find(want) != std::string::npos, line);
+    ++carrying[q.getColumn(0).getString()];
+  }
+  CHECK(carrying["sending"] == 2);
+  CHECK(carrying["retry"] == 1);
+  CHECK(carrying["sent"] == 1);
+  // A message of orders at one step carries no steps field.
+  SQLite::Statement single(f.store->db(), "SELECT COUNT(*) FROM audit WHERE line LIKE '%\"steps\":%' AND line NOT LIKE ?");
+  single.bind(1, of_send);
+  single.executeStep();
+  CHECK(single.getColumn(0).getInt() == 0);
 }
 
 TEST_CASE("a discard channel's sends are decided and counted like any other, and say so in their sent line") {
