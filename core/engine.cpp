@@ -56,6 +56,16 @@ void Engine::set_step_state(std::int64_t row_id, StepState state, const std::str
   u.exec();
 }
 
+void Engine::reschedule_now(const SendRow& r, const SendJob& job, const std::string& reason, Millis now) {
+  auto& u = store_.stmt("UPDATE schedule SET state='scheduled', send_id=NULL, due_at=?, updated_at=? WHERE id=?");
+  u.bind(1, static_cast<int64_t>(now));
+  u.bind(2, static_cast<int64_t>(now));
+  u.bind(3, static_cast<int64_t>(r.id));
+  u.exec();
+  append_audit(store_, now, {.event = "scheduled", .shop = job.shop, .buyer = job.buyer_id, .orders = {r.order_id},
+                             .step = r.step, .reason = reason, .due = now});
+}
+
 // Start, stop, reload
 
 void Engine::start(const std::string& version) {

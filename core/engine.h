@@ -145,6 +145,9 @@ class Engine {
   void finish_rows(std::int64_t send_id, StepState state, const std::string& reason);
   static const Campaign* match_campaign(const Policy& p, const OrderRecord& o);
   void set_step_state(std::int64_t row_id, StepState state, const std::string& reason);
+  // Puts one order's step of a send back to the schedule, due now, for a fresh claim
+  // (audit `scheduled` with `reason`): what a split send does with the orders it keeps.
+  void reschedule_now(const SendRow& r, const SendJob& job, const std::string& reason, Millis now);
 
   Store& store_;
   std::shared_ptr<const Policy> policy_;

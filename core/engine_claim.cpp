@@ -456,14 +456,7 @@ std::optional<SendJob> Engine::claim_retry(std::int64_t send_id, std::map<std::s
         append_audit(store_, now, {.event = "skipped", .shop = job.shop, .buyer = job.buyer_id, .orders = {r.order_id},
                                    .step = job.step, .send_id = send_id, .reason = reason});
       } else {
-        auto& u = store_.stmt("UPDATE schedule SET state='scheduled', send_id=NULL, due_at=?, updated_at=? WHERE id=?");
-        u.bind(1, static_cast<int64_t>(now));
-        u.bind(2, static_cast<int64_t>(now));
-        u.bind(3, static_cast<int64_t>(r.id));
-        u.exec();
-        append_audit(store_, now, {.event = "scheduled", .shop = job.shop, .buyer = job.buyer_id,
-                                   .orders = {r.order_id}, .step = job.step, .reason = "split_from_retry",
-                                   .due = now});
+        reschedule_now(r, job, "split_from_retry", now);
       }
     }
     return std::nullopt;

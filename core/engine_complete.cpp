@@ -109,14 +109,7 @@ void Engine::complete_in_tx(std::int64_t send_id, Outcome outcome, const std::st
                                      .send_id = send_id, .reason = r.status, .detail = error});
           continue;
         }
-        auto& u = store_.stmt("UPDATE schedule SET state='scheduled', send_id=NULL, due_at=?, updated_at=? WHERE id=?");
-        u.bind(1, static_cast<int64_t>(now));
-        u.bind(2, static_cast<int64_t>(now));
-        u.bind(3, static_cast<int64_t>(r.id));
-        u.exec();
-        append_audit(store_, now, {.event = "scheduled", .shop = job.shop, .buyer = job.buyer_id,
-                                   .orders = {r.order_id}, .step = r.step, .reason = "split_after_verify",
-                                   .due = now});
+        reschedule_now(r, job, "split_after_verify", now);
       }
       return;
     }
