@@ -127,6 +127,13 @@ std::optional<Millis> Engine::next_due() {
   return best;
 }
 
+std::int64_t Engine::pending() {
+  auto& q = store_.stmt("SELECT COUNT(*) FROM schedule WHERE state='scheduled'");
+  std::int64_t n = q.executeStep() ? q.getColumn(0).getInt64() : 0;
+  q.reset();
+  return n;
+}
+
 Counts Engine::counts() {
   Counts c;
   auto& q = store_.stmt("SELECT state, COUNT(*) FROM schedule GROUP BY state");

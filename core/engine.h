@@ -112,7 +112,9 @@ class Engine {
   // The earliest instant something is due (a scheduled step or a retry).
   std::optional<Millis> next_due();
 
-  Counts counts();
+  Counts counts();  // reads every step: for summaries, not for every page
+  // Steps scheduled and not yet claimed (reads only the due-time index).
+  std::int64_t pending();
 
   // Appends one event (in its own transaction) — for events the daemon owns.
   void audit(const AuditEvent& e);

@@ -40,6 +40,7 @@ constexpr Millis kMaxWake = 60 * kSecond;    // re-check at least this often
 // the fault clears (a lock is already waited for by busy_timeout, 10 s).
 constexpr Millis kFaultRetry = 1 * kSecond;
 constexpr int kBatch = 200;
+constexpr auto kStatusEvery = std::chrono::seconds(5);
 constexpr std::uintmax_t kCheckpointWalBytes = 4u << 20;  // ~1000 pages of 4 KiB
 // Sends claimed for one channel that may wait in memory or be in flight at once.
 constexpr int kQueueLimit = 2 * kBatch;
@@ -402,17 +403,17 @@ void Service::on_page(std::optional<SourcePage> page, const std::string& error) 
   schedule_poll(next);
 }
 
-// After a page: STATUS= at most once a second. Its counts scan the pending steps and
+// After a page: STATUS= at most every 5 seconds. Its counts scan the pending steps and
 // today's audit, which a first sync of a big shop must not pay for on every page.
 void Service::notify_status_soon() {
   auto now = std::chrono::steady_clock::now();
-  if (now - last_status_ >= std::chrono::seconds(1)) {
+  if (now - last_status_ >= kStatusEvery) {
     notify_status();
     return;
   }
   if (status_pending_ || stopping_) return;
   status_pending_ = true;
-  status_timer_.expires_at(last_status_ + std::chrono::seconds(1));
+  status_timer_.expires_at(last_status_ + kStatusEvery);
   status_timer_.async_wait([this](const boost::system::error_code& ec) {
     status_pending_ = false;
     if (!ec && !stopping_) notify_status();
@@ -656,11 +657,11 @@ void Service::store_ok() {
 void Service::notify_status() {
   last_status_ = std::chrono::steady_clock::now();
   try {
-    auto c = engine_->counts();
+    std::int64_t pending = engine_->pending();
     Millis now = clock_.now();
     std::int64_t sent_today =
         count_at(*store_, "SELECT COUNT(*) FROM audit WHERE event='sent' AND ts >= ?", now - now % (24 * 3600 * kSecond));
-    notifier_.status(std::to_string(c.scheduled) + " pending, " + std::to_string(sent_today) + " sent today, last poll " +
+    notifier_.status(std::to_string(pending) + " pending, " + std::to_string(sent_today) + " sent today, last poll " +
                      describe_age(last_poll_ ? now - last_poll_ : -1) + (faulted_ ? ", STORE FAULT" : "") +
                      (last_poll_error_.empty() ? "" : ", last poll failed"));
   } catch (const std::exception&) {
@@ -702,7 +703,7 @@ Metrics::Gauges Service::read_gauges() {
   Metrics::Gauges g;
   for (const auto& [shop, expiry] : token_expiries()) g.token_expiry_seconds[shop] = static_cast<double>(expiry) / 1000.0;
   Millis now = clock_.now();
-  g.pending_steps = engine_->counts().scheduled;
+  g.pending_steps = engine_->pending();
   g.due_backlog = count_at(*store_, "SELECT COUNT(*) FROM schedule WHERE state='scheduled' AND due_at <= ?", now);
   if (last_poll_) g.last_poll_age_seconds = static_cast<double>(now - last_poll_) / 1000.0;
   return g;
