@@ -172,6 +172,12 @@ OrderRecord order_item(const Node& dto, const std::string& shop, Millis now) {
 std::optional<Millis> pacific_to_utc(const std::string& s) {
   const auto* z = pacific();
   if (!z) return std::nullopt;
+  // "yyyy-MM-dd HH:mm:ss": check the digits before date::parse, which casts a half-read
+  // seconds field (NaN) to an integer before failing (undefined behaviour, bench/fuzz).
+  static constexpr std::string_view kShape = "dddd-dd-dd dd:dd:dd";
+  if (s.size() < kShape.size()) return std::nullopt;
+  for (size_t i = 0; i < kShape.size(); ++i)
+    if (kShape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != kShape[i]) return std::nullopt;
   std::istringstream in(s);
   date::local_time<std::chrono::seconds> local{};
   in >> date::parse("%Y-%m-%d %H:%M:%S", local);

@@ -54,7 +54,12 @@ int plural_form(long n, const std::string& lang) {
 // Sums decimal strings exactly in cents (amounts carry at most 2 decimals in practice).
 std::string sum_amounts(const std::vector<RenderOrder>& orders) {
   long long cents = 0;
-  for (const auto& o : orders) cents += std::llround(std::strtod(o.amount.c_str(), nullptr) * 100);
+  for (const auto& o : orders) {
+    double v = std::strtod(o.amount.c_str(), nullptr);
+    // The feed admits only decimals below 10^12 (core/feed.cpp); anything else (NaN,
+    // 1e400, negative) must not overflow the sum (found by bench/fuzz): it counts 0.
+    if (v >= 0 && v < 1e15) cents += std::llround(v * 100);
+  }
   char buf[64];
   std::snprintf(buf, sizeof buf, "%lld.%02lld", cents / 100, cents % 100);
   return buf;

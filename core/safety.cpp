@@ -134,7 +134,10 @@ void lint_policy(const Policy& policy, const std::string& file, const std::strin
   auto lint = policy.content_lint ? policy.content_lint : make_content_lint(policy);
   for (const auto& [name, tmpl] : policy.templates) {
     for (const auto& [lang, text] : tmpl.by_lang) {
-      for (auto [field, pos] : {std::pair{&text.subject, text.subject_pos}, std::pair{&text.body, text.body_pos}}) {
+      for (auto field_pos : {std::pair{&text.subject, text.subject_pos}, std::pair{&text.body, text.body_pos}}) {
+        // Not a structured binding: clang 14 (bench/fuzz) cannot capture one in the lambda below.
+        const std::string* field = field_pos.first;
+        const TextPos pos = field_pos.second;
         if (field->empty()) continue;
         std::string where = "template '" + name + "' (" + lang + ")";
         std::string blank = blank_tags(*field);

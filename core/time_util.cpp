@@ -69,6 +69,11 @@ std::optional<Millis> parse_instant(std::string_view text) {
   // Reject obviously wrong shapes early: date::parse is lenient about some.
   if (text.size() < 20 || text.size() > 35 || text[4] != '-' || text[7] != '-' || (text[10] != 'T' && text[10] != ' '))
     return std::nullopt;
+  // date::parse casts a half-read seconds field (NaN) to an integer before it reports
+  // the failure (undefined behaviour, found by bench/fuzz): check the digits first.
+  for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18})
+    if (text[i] < '0' || text[i] > '9') return std::nullopt;
+  if (text[13] != ':' || text[16] != ':') return std::nullopt;
   std::string s(text);
   s[10] = 'T';
   date::sys_time<milliseconds> tp;
