@@ -1,14 +1,17 @@
 #include "core/store.h"
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include <sqlite3.h>
 
 namespace nudge {
 namespace {
 
-// Each entry moves the schema from version i to i+1 and runs in one transaction with
-// its user_version bump. Never edit a released entry: add a new one.
+// Each entry moves the schema from version i to i+1 and commits with its user_version
+// bump (the pending entries of one open commit together). Never edit a released entry:
+// add a new one.
 const char* const kMigrations[] = {
     // 1: orders, schedule, sends, ledger, audit, inbox, source state.
     R"sql(
@@ -117,12 +120,7 @@ std::unique_ptr<Store> Store::open(const std::string& path, std::string& error, 
     s.reset(new Store(path, (ro ? SQLite::OPEN_READONLY : SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE) |
                                 SQLite::OPEN_NOMUTEX));
     int version = s->schema_version();
-    if (version == 0 && path != ":memory:") {
-      // A new store is empty. Tables without our version are another program's database.
-      auto n = s->db_.execAndGet("SELECT COUNT(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").getInt();
-      if (n > 0) return damaged("an SQLite database of another program (it has tables but no nudge schema version)");
-    }
-    if (version > kSchemaVersion) {
+    if (version > kSchemaVersion) {  // refused before anything in it is touched
       error = path + ": the database has schema version " + std::to_string(version) + ", newer than this nudge (" +
               std::to_string(kSchemaVersion) + "); refusing to use it. Upgrade nudge, or restore a matching backup.";
       return nullptr;
@@ -135,16 +133,40 @@ std::unique_ptr<Store> Store::open(const std::string& path, std::string& error, 
       }
       return s;
     }
-    if (path != ":memory:") s->db_.exec("PRAGMA journal_mode=WAL");
+    if (path != ":memory:") {
+      // Switching to WAL needs the file to itself: another process creating the same
+      // store at this moment (nudged and `nudgectl orders import` started together)
+      // makes it busy for a moment, and this busy is not waited for by SQLite itself.
+      for (int tries = 0;; ++tries) {
+        try {
+          s->db_.exec("PRAGMA journal_mode=WAL");
+          break;
+        } catch (const SQLite::Exception& e) {
+          if ((e.getErrorCode() & 0xff) != SQLITE_BUSY || tries >= 500) throw;
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+      }
+    }
     s->db_.exec("PRAGMA synchronous=FULL");
     // 16 MiB of page cache (SQLite's default is 2 MiB): the hot pages of a big store
     // (indexes of the schedule, the ledger, the audit tail) stay in memory instead of
     // being read again after every commit.
     s->db_.exec("PRAGMA cache_size=-16384");
-    for (int v = version; v < target_version; ++v) {
+    if (version < target_version) {
+      // The version is read again under the write lock: of two processes creating or
+      // upgrading the same store at once, the second waits here and then finds the
+      // first one's work done. Every step and its version bump commit together.
       WriteTx tx(*s);
-      s->db_.exec(kMigrations[v]);
-      s->db_.exec("PRAGMA user_version=" + std::to_string(v + 1));
+      version = s->schema_version();
+      if (version == 0 && path != ":memory:") {
+        // A new store is empty. Tables without our version are another program's database.
+        auto n = s->db_.execAndGet("SELECT COUNT(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").getInt();
+        if (n > 0) return damaged("an SQLite database of another program (it has tables but no nudge schema version)");
+      }
+      for (int v = version; v < target_version; ++v) {
+        s->db_.exec(kMigrations[v]);
+        s->db_.exec("PRAGMA user_version=" + std::to_string(v + 1));
+      }
       tx.commit();
     }
     return s;

@@ -74,3 +74,20 @@ TEST_CASE("a store file that is not nudge's stops nudged with exit 74 and a clea
     CHECK_FALSE(fs::exists(d.dir / "copy.db"));
   }
 }
+
+TEST_CASE("nudged and nudgectl orders import started together on a new store both work (the demo's start)") {
+  for (int round = 0; round < 8; ++round) {
+    CAPTURE(round);
+    test::Daemon d;
+    test::write_file(d.dir / "feed.jsonl", test::order_line("r1", "b1", test::now_ms()) + "\n");
+    test::Process daemon({NUDGED_PATH, "--config", d.policy_path}, d.log_path);
+    auto imp = d.ctl({"orders", "import", d.dir / "feed.jsonl"});
+    CHECK_MESSAGE(imp.status == 0, imp.err);
+    REQUIRE_MESSAGE(test::eventually([&] { return d.log().find(" started: ") != std::string::npos || !daemon.running(); },
+                                     10s),
+                    d.log());
+    CHECK_MESSAGE(daemon.running(), d.log());
+    daemon.signal(SIGTERM);
+    CHECK(daemon.wait(5s) == 0);
+  }
+}
