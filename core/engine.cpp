@@ -66,6 +66,22 @@ void Engine::reschedule_now(const SendRow& r, const SendJob& job, const std::str
                              .step = r.step, .reason = reason, .due = now});
 }
 
+bool Engine::insert_step(const std::string& shop, const std::string& order_id, const std::string& buyer,
+                         const std::string& campaign, const std::string& step, int step_index, Millis due, Millis now) {
+  auto& ins = store_.stmt(
+      "INSERT OR IGNORE INTO schedule(shop, order_id, buyer_id, campaign, step, step_index, due_at, state, updated_at)"
+      " VALUES(?,?,?,?,?,?,?,'scheduled',?)");
+  ins.bind(1, shop);
+  ins.bind(2, order_id);
+  ins.bind(3, buyer);
+  ins.bind(4, campaign);
+  ins.bind(5, step);
+  ins.bind(6, step_index);
+  ins.bind(7, static_cast<int64_t>(due));
+  ins.bind(8, static_cast<int64_t>(now));
+  return ins.exec() > 0;
+}
+
 // Start, stop, reload
 
 void Engine::start(const std::string& version) {

@@ -150,6 +150,10 @@ class Engine {
   // Puts one order's step of a send back to the schedule, due now, for a fresh claim
   // (audit `scheduled` with `reason`): what a split send does with the orders it keeps.
   void reschedule_now(const SendRow& r, const SendJob& job, const std::string& reason, Millis now);
+  // Adds step `step_index` of `campaign` for an order, `scheduled` at `due`; false when
+  // the order already has that step (a repeated record).
+  bool insert_step(const std::string& shop, const std::string& order_id, const std::string& buyer,
+                   const std::string& campaign, const std::string& step, int step_index, Millis due, Millis now);
 
   Store& store_;
   std::shared_ptr<const Policy> policy_;

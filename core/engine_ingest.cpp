@@ -40,18 +40,7 @@ void Engine::plan_order(const OrderRecord& o, Millis closes_at, const Campaign* 
       append_audit(store_, now, e);
       continue;
     }
-    auto& ins = store_.stmt(
-        "INSERT OR IGNORE INTO schedule(shop, order_id, buyer_id, campaign, step, step_index, due_at, state, updated_at)"
-        " VALUES(?,?,?,?,?,?,?,'scheduled',?)");
-    ins.bind(1, o.shop);
-    ins.bind(2, o.order_id);
-    ins.bind(3, o.buyer_id);
-    ins.bind(4, c->name);
-    ins.bind(5, s.name);
-    ins.bind(6, static_cast<int>(k));
-    ins.bind(7, static_cast<int64_t>(due));
-    ins.bind(8, static_cast<int64_t>(now));
-    if (ins.exec() == 0) continue;
+    if (!insert_step(o.shop, o.order_id, o.buyer_id, c->name, s.name, static_cast<int>(k), due, now)) continue;
     e.event = "scheduled";
     e.due = due;
     append_audit(store_, now, e);

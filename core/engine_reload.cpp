@@ -81,18 +81,7 @@ int Engine::reload(std::shared_ptr<const Policy> policy) {
           u.bind(5, static_cast<int64_t>(it->second.first));
           u.exec();
         } else {
-          auto& ins = store_.stmt(
-              "INSERT INTO schedule(shop, order_id, buyer_id, campaign, step, step_index, due_at, state, updated_at)"
-              " VALUES(?,?,?,?,?,?,?,'scheduled',?)");
-          ins.bind(1, o.shop);
-          ins.bind(2, o.order_id);
-          ins.bind(3, o.buyer_id);
-          ins.bind(4, c->name);
-          ins.bind(5, s.name);
-          ins.bind(6, static_cast<int>(k));
-          ins.bind(7, static_cast<int64_t>(due));
-          ins.bind(8, static_cast<int64_t>(now));
-          ins.exec();
+          insert_step(o.shop, o.order_id, o.buyer_id, c->name, s.name, static_cast<int>(k), due, now);
         }
         append_audit(store_, now, {.event = "scheduled", .shop = o.shop, .buyer = o.buyer_id, .orders = {o.order_id},
                                    .step = s.name, .tmpl = s.tmpl, .reason = "replanned", .due = due});
