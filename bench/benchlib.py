@@ -99,7 +99,10 @@ class Workdir:
 
     def start(self):
         self.log = open(os.path.join(self.dir, "nudged.log"), "ab")
-        self.proc = subprocess.Popen([NUDGED, "--config", self.policy], stdout=self.log, stderr=self.log)
+        # NUDGE_BENCH_PERF=FILE records a profile of nudged (perf record -g) into FILE.
+        perf = os.environ.get("NUDGE_BENCH_PERF")
+        wrap = ["perf", "record", "--call-graph", os.environ.get("NUDGE_BENCH_PERF_CG", "dwarf,16384"), "-o", perf, "--"] if perf else []
+        self.proc = subprocess.Popen(wrap + [NUDGED, "--config", self.policy], stdout=self.log, stderr=self.log)
         self.wait_for(lambda: self.count("SELECT COUNT(*) FROM audit WHERE event='started'") > 0, 60, "nudged to start")
 
     def stop(self):

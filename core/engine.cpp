@@ -144,7 +144,7 @@ std::optional<Millis> Engine::next_due() {
 }
 
 std::int64_t Engine::pending() {
-  auto& q = store_.stmt("SELECT COUNT(*) FROM schedule WHERE state='scheduled'");
+  auto& q = store_.stmt("SELECT n FROM counters WHERE name='scheduled'");  // kept by triggers
   std::int64_t n = q.executeStep() ? q.getColumn(0).getInt64() : 0;
   q.reset();
   return n;

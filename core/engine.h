@@ -113,7 +113,7 @@ class Engine {
   std::optional<Millis> next_due();
 
   Counts counts();  // reads every step: for summaries, not for every page
-  // Steps scheduled and not yet claimed (reads only the due-time index).
+  // Steps scheduled and not yet claimed (one row kept by triggers: any size, at once).
   std::int64_t pending();
 
   // Appends one event (in its own transaction) — for events the daemon owns.

@@ -88,6 +88,32 @@ ALTER TABLE schedule ADD COLUMN next_channel INTEGER NOT NULL DEFAULT 0;
 DROP INDEX audit_ts;
 CREATE INDEX audit_ts ON audit(ts, event);
 )sql",
+    // 5: counts kept as rows change, so that `nudgectl status` and the metrics answer
+    //    at once at any size (counting a million pending steps or a day's audit lines
+    //    took a quarter of a second): the steps waiting to be claimed, and the audit
+    //    events per UTC day. Triggers keep them, whoever writes (nudged, nudgectl).
+    R"sql(
+CREATE TABLE counters(name TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO counters SELECT 'scheduled', COUNT(*) FROM schedule WHERE state = 'scheduled';
+CREATE TRIGGER schedule_count_insert AFTER INSERT ON schedule WHEN NEW.state = 'scheduled' BEGIN
+  UPDATE counters SET n = n + 1 WHERE name = 'scheduled';
+END;
+CREATE TRIGGER schedule_count_delete AFTER DELETE ON schedule WHEN OLD.state = 'scheduled' BEGIN
+  UPDATE counters SET n = n - 1 WHERE name = 'scheduled';
+END;
+CREATE TRIGGER schedule_count_update AFTER UPDATE OF state ON schedule
+  WHEN (OLD.state = 'scheduled') != (NEW.state = 'scheduled') BEGIN
+  UPDATE counters SET n = n + (NEW.state = 'scheduled') - (OLD.state = 'scheduled') WHERE name = 'scheduled';
+END;
+CREATE TABLE audit_daily(
+  day INTEGER NOT NULL, event TEXT NOT NULL, n INTEGER NOT NULL,
+  PRIMARY KEY(day, event)) WITHOUT ROWID;
+INSERT INTO audit_daily SELECT ts / 86400000, event, COUNT(*) FROM audit GROUP BY 1, 2;
+CREATE TRIGGER audit_daily_count AFTER INSERT ON audit BEGIN
+  INSERT INTO audit_daily VALUES(NEW.ts / 86400000, NEW.event, 1)
+    ON CONFLICT(day, event) DO UPDATE SET n = n + 1;
+END;
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == Store::kSchemaVersion);
 

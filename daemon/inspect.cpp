@@ -36,7 +36,8 @@ std::string ago(Millis now, Millis t) {
 
 void print_status(Store& store, const Policy& policy, Millis now, bool json, std::ostream& out) {
   Millis midnight = now - now % kDay;  // today, UTC
-  std::int64_t pending = count(store, "SELECT COUNT(*) FROM schedule WHERE state='scheduled'");
+  // Kept by triggers as steps change (schema 5): no count over a million rows.
+  std::int64_t pending = count(store, "SELECT COALESCE(MAX(n), 0) FROM counters WHERE name='scheduled'");
   std::int64_t overdue = count(store, "SELECT COUNT(*) FROM schedule WHERE state='scheduled' AND due_at <= ?", now, true);
   std::int64_t soon =
       count(store, "SELECT COUNT(*) FROM schedule WHERE state='scheduled' AND due_at <= ?", now + kHour, true);
@@ -44,8 +45,8 @@ void print_status(Store& store, const Policy& policy, Millis now, bool json, std
   std::int64_t in_doubt = count(store, "SELECT COUNT(*) FROM sends WHERE state='in_doubt'");
   std::map<std::string, std::int64_t> today;
   {
-    SQLite::Statement q(store.db(), "SELECT event, COUNT(*) FROM audit WHERE ts >= ? GROUP BY event");
-    q.bind(1, static_cast<int64_t>(midnight));
+    SQLite::Statement q(store.db(), "SELECT event, n FROM audit_daily WHERE day = ?");
+    q.bind(1, static_cast<int64_t>(midnight / kDay));
     while (q.executeStep()) today[q.getColumn(0).getString()] = q.getColumn(1).getInt64();
   }
   Millis next_due = count(store, "SELECT COALESCE(MIN(due_at), 0) FROM schedule WHERE state='scheduled'");

@@ -83,3 +83,49 @@ TEST_CASE("step and send states print and parse one way, and anything else is re
   CHECK_FALSE(parse_step_state(""));
   CHECK_FALSE(parse_send_state("SENT"));
 }
+
+TEST_CASE("the kept counts (pending steps, audit events per day) follow every change, and an upgrade fills them") {
+  test::TempDir dir;
+  std::string error;
+  auto exec = [](Store& s, const std::string& sql) { s.db().exec(sql); };
+  auto step = [](int i, const char* state) {
+    return "INSERT INTO schedule(shop, order_id, buyer_id, campaign, step, step_index, due_at, state, updated_at) "
+           "VALUES('s', 'o" + std::to_string(i) + "', 'b', 'c', 'first', 0, 5, '" + state + "', 0)";
+  };
+  {
+    auto v4 = Store::open(dir / "nudge.db", error, Store::Mode::kReadWrite, 4);
+    REQUIRE(v4);
+    for (int i = 0; i < 5; ++i) exec(*v4, step(i, i < 3 ? "scheduled" : "sent"));
+    exec(*v4, "INSERT INTO audit(ts, event, line, hash) VALUES(86400000 * 3 + 5, 'sent', '{}', 'h'), "
+              "(86400000 * 3 + 9, 'sent', '{}', 'h'), (86400000 * 4, 'sent', '{}', 'h')");
+  }
+  auto s = Store::open(dir / "nudge.db", error);
+  REQUIRE(s);
+  auto pending = [&] { return s->db().execAndGet("SELECT n FROM counters WHERE name='scheduled'").getInt64(); };
+  auto real = [&] { return s->db().execAndGet("SELECT COUNT(*) FROM schedule WHERE state='scheduled'").getInt64(); };
+  auto day = [&](int d) {
+    SQLite::Statement q(s->db(), "SELECT COALESCE(SUM(n), 0) FROM audit_daily WHERE day=? AND event='sent'");
+    q.bind(1, d);
+    q.executeStep();
+    return q.getColumn(0).getInt64();
+  };
+  CHECK(pending() == 3);  // filled by the upgrade
+  CHECK(day(3) == 2);
+  CHECK(day(4) == 1);
+  exec(*s, step(10, "scheduled"));
+  exec(*s, step(11, "skipped"));
+  CHECK(pending() == 4);
+  exec(*s, "UPDATE schedule SET state='sending' WHERE order_id='o0'");
+  exec(*s, "UPDATE schedule SET state='scheduled' WHERE order_id='o3'");
+  exec(*s, "UPDATE schedule SET due_at=99 WHERE state='scheduled'");     // not a state change
+  exec(*s, "UPDATE schedule SET state='scheduled' WHERE order_id='o1'");  // already scheduled
+  CHECK(pending() == real());
+  CHECK(pending() == 4);
+  exec(*s, "DELETE FROM schedule WHERE order_id IN ('o1', 'o4')");
+  CHECK(pending() == 3);
+  CHECK(pending() == real());
+  exec(*s, "INSERT INTO audit(ts, event, line, hash) VALUES(86400000 * 4 + 7, 'sent', '{}', 'h')");
+  CHECK(day(4) == 2);
+  exec(*s, "DELETE FROM audit WHERE ts < 86400000 * 4");  // retention prunes lines, not the day's count
+  CHECK(day(3) == 2);
+}
