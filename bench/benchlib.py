@@ -115,6 +115,13 @@ class Workdir:
                 self.proc.wait()
         self.proc = None
 
+    def cpu_seconds(self):
+        """User + system CPU time nudged has used so far: its own work, whatever else
+        runs on the machine (a shared machine moves wall-clock rates by 2x)."""
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def peak_rss_kib(self):
         with open("/proc/%d/status" % self.proc.pid) as f:
             for line in f:

@@ -34,10 +34,11 @@ def run_nudged(n, channel="outbox"):
         started = B.audit_ts(w, "started")
         last_sent = B.audit_ts(w, "sent")
         rss = w.peak_rss_kib()
+        cpu = w.cpu_seconds()
         w.stop()
         schema = subprocess.run(["sqlite3", w.db, ".schema"], capture_output=True, text=True, check=True).stdout
         secs = (last_sent - started) / 1000.0
-        return n / secs, wall, rss, schema
+        return n / secs, wall, rss, schema, cpu * 1e6 / n
     finally:
         w.cleanup()
 
@@ -97,17 +98,20 @@ def run_shell(n, schema):
 
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 50000
-    rate, wall, rss, schema = run_nudged(n)
+    rate, wall, rss, schema, cpu = run_nudged(n)
     shell = run_shell(n, schema)
     # The same through a discard channel: the engine and the store without the outbox's files.
-    discard = run_nudged(n, "discard")[0] if os.environ.get("THROUGHPUT_DISCARD", "1") != "0" else 0.0
+    discard, discard_cpu = (run_nudged(n, "discard")[0::4] if os.environ.get("THROUGHPUT_DISCARD", "1") != "0"
+                            else (0.0, 0.0))
     B.report("throughput, %d due reminders" % n, [
         ("throughput_nudged", rate, "reminders/s", "nudged, start to last sent (outbox)"),
         ("throughput_nudged_wall", wall, "s", "nudged, wall time incl. process start"),
         ("throughput_peak_rss", rss / 1024.0, "MiB", "nudged peak RSS"),
         ("throughput_sqlite3_shell", shell, "reminders/s", "sqlite3 shell, same facts, commit per 200"),
         ("throughput_ratio", rate / shell, "x", "nudged / sqlite3 shell"),
+        ("throughput_nudged_cpu", cpu, "us/reminder", "nudged CPU time (user+sys) per reminder"),
         ("throughput_nudged_discard", discard, "reminders/s", "nudged, discard channel (no files)"),
+        ("throughput_discard_cpu", discard_cpu, "us/reminder", "nudged CPU per reminder, discard channel"),
     ])
 
 
