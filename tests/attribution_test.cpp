@@ -228,3 +228,27 @@ TEST_CASE("the report counts reminded, paid after, paid without and the holdout"
   CHECK(build_report(*f.store, *f.policy, {.since = T0 + kDay, .until = T0 + 2 * kDay}).orders == 0);
   CHECK(build_report(*f.store, *f.policy, {.since = T0 - kDay, .until = T0 + kDay, .shop = "s2"}).orders == 0);
 }
+
+TEST_CASE("with several shops, campaign and country rows name their shop, and --shop keeps one") {
+  EngineFixture f(experiment_policy(""));
+  f.add({.id = "a1", .buyer = "b1", .shop = "s1"});
+  f.add({.id = "a2", .buyer = "b2", .country = "DE", .shop = "s2"});
+  f.run_until(T0 + 3 * kHour);
+  f.status("a2", OrderStatus::kPaid, "s2");
+  Report all = build_report(*f.store, *f.policy, {.since = T0 - kDay, .until = T0 + kDay});
+  std::vector<std::string> campaigns, countries, steps;
+  for (const auto& r : all.rows["campaign"]) campaigns.push_back(r.by);
+  for (const auto& r : all.rows["country"]) countries.push_back(r.by);
+  for (const auto& r : all.rows["step"]) steps.push_back(r.by);
+  CHECK(campaigns == std::vector<std::string>{"s1/default", "s2/default"});
+  CHECK(countries == std::vector<std::string>{"s1/ES", "s2/DE"});
+  CHECK(steps == std::vector<std::string>{"first"});
+  REQUIRE(all.rows["shop"].size() == 2);
+  CHECK(all.rows["shop"][1].by == "s2");
+  CHECK(all.rows["shop"][1].paid_after_reminder == 1);
+  Report one = build_report(*f.store, *f.policy, {.since = T0 - kDay, .until = T0 + kDay, .shop = "s2"});
+  CHECK(one.orders == 1);
+  CHECK(one.paid_after_reminder == 1);
+  REQUIRE(one.rows["campaign"].size() == 1);
+  CHECK(one.rows["campaign"][0].by == "default");
+}
