@@ -14,14 +14,21 @@ trap 'rm -rf "$tmp"' EXIT
 /usr/bin/python3 bench/gen_feed.py "$n" "$days" > "$tmp/feed.jsonl"
 echo "feed: $(wc -l < "$tmp/feed.jsonl") records ($n orders over $days days)"
 /usr/bin/time -f "%e %M" -o "$tmp/time.txt" "$build/nudgectl" --config bench/policy.yaml simulate \
-  --orders "$tmp/feed.jsonl" > "$tmp/events.jsonl" 2> "$tmp/summary.txt" || { cat "$tmp/summary.txt"; exit 1; }
+  --orders "$tmp/feed.jsonl" --store "$tmp/trial.db" > "$tmp/events.jsonl" 2> "$tmp/summary.txt" || { cat "$tmp/summary.txt"; exit 1; }
+# nudgectl report over every order of the simulation (one index range scan).
+/usr/bin/time -f "%e %M" -o "$tmp/report_time.txt" "$build/nudgectl" --config bench/policy.yaml report \
+  --store "$tmp/trial.db" --since 2000-01-01 --until 2100-01-01 --json > "$tmp/report.json"
 grep -v '^/' "$tmp/summary.txt" | grep -v 'rejected on purpose' | sed -n '/^simulated/,$p'
 echo "events: $(wc -l < "$tmp/events.jsonl") audit lines"
 read -r wall rss < "$tmp/time.txt"
 mib=$(awk "BEGIN{printf \"%.1f\", $rss/1024}")
 echo "simulate_wall $wall s"
 echo "simulate_peak_rss $mib MiB"
+read -r rwall rrss < "$tmp/report_time.txt"
+echo "report_wall $rwall s"
+echo "report_orders $(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["totals"]["orders"])' "$tmp/report.json") orders"
 echo
 printf '| %-36s | %9s |\n' "simulate, $n orders over $days days" ""
 printf '|%s|%s:|\n' "--------------------------------------" "----------"
-printf '| %-36s | %9s |\n' "nudgectl simulate, wall" "$wall s" "nudgectl simulate, peak RSS" "$mib MiB"
+printf '| %-36s | %9s |\n' "nudgectl simulate, wall" "$wall s" "nudgectl simulate, peak RSS" "$mib MiB" \
+  "nudgectl report, wall" "$rwall s"

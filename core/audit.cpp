@@ -80,6 +80,14 @@ std::string audit_line(std::int64_t seq, Millis ts, const AuditEvent& e, const s
     body += "null";
   body += ",\"detail\":";
   put_opt(body, e.detail);
+  for (const auto& [key, value] : {std::pair<const char*, const std::string*>{"campaign", &e.campaign},
+                                   {"amount", &e.amount}, {"currency", &e.currency}})
+    if (!value->empty()) {
+      body += ",\"";
+      body += key;
+      body += "\":";
+      put_str(body, *value);
+    }
   if (!e.steps.empty()) {  // last but prev: the fields metrics read come before it
     body += ",\"steps\":{";
     bool first = true;

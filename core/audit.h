@@ -25,6 +25,8 @@ struct AuditEvent {
   std::string reason;             // empty -> null
   std::optional<Millis> due;      // scheduled/deferred: when it is (now) due
   std::string detail;             // free text for operators; empty -> null
+  // paid_after_reminder: the order's campaign and amount; omitted when empty.
+  std::string campaign, amount, currency;
   // A merged message whose orders are at different steps: each order's step, on
   // every line about it (so no line names a wrong step for an order). Empty: omitted.
   std::map<std::string, std::string> steps;

@@ -1,5 +1,6 @@
 // Claim: which due steps and retries become sends now, and which are skipped, deferred or cancelled.
 #include "core/engine.h"
+#include "core/experiment.h"
 
 #include <algorithm>
 #include <cmath>
@@ -178,6 +179,10 @@ void Engine::claim_buyer(const std::string& shop, const std::string& buyer, std:
       finish(d, StepState::kSkipped, hold);
       continue;
     }
+    if (auto out = holdout_reason(p, shop, buyer, d.step); !out.empty()) {
+      finish(d, StepState::kSkipped, out);
+      continue;
+    }
     {
       auto& q = store_.stmt(
           "SELECT COUNT(*) FROM schedule WHERE shop=? AND order_id=? AND state IN ('sending','sent','in_doubt')");
@@ -253,7 +258,7 @@ void Engine::claim_buyer(const std::string& shop, const std::string& buyer, std:
 
     const DueRow& first = msg.front();
     const OrderInfo& o = *first.order;
-    RenderInput in{.tmpl = first.step_conf->tmpl, .buyer_name = o.buyer_name, .buyer_lang = o.lang,
+    RenderInput in{.tmpl = pick_template(p, *first.step_conf, shop, buyer), .buyer_name = o.buyer_name, .buyer_lang = o.lang,
                    .country = o.country, .shop = shop, .step = first.step,
                    .zone = buyer_zone(p, o.tz, o.country), .now = now};
     for (auto& r : msg)

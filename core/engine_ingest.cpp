@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "core/attribution.h"
 #include "core/engine_internal.h"
 #include "core/hash.h"
 #include "core/render.h"
@@ -32,7 +33,8 @@ void Engine::plan_order(const OrderRecord& o, Millis closes_at, const Campaign* 
   for (size_t k = 0; k < c->steps.size(); ++k) {
     const Step& s = c->steps[k];
     Millis due = deadline + s.after;
-    AuditEvent e{.shop = o.shop, .buyer = o.buyer_id, .orders = {o.order_id}, .step = s.name, .tmpl = s.tmpl};
+    AuditEvent e{.shop = o.shop, .buyer = o.buyer_id, .orders = {o.order_id}, .step = s.name,
+                 .tmpl = pick_template(*policy_, s, o.shop, o.buyer_id)};
     if (due > stop) {
       e.event = "skipped";
       e.reason = "too_close_to_close";
@@ -62,6 +64,7 @@ int Engine::cancel_order_steps(const std::string& shop, const std::string& order
     append_audit(store_, now, {.event = "cancelled", .shop = shop, .buyer = buyer, .orders = {order_id}, .step = step,
                                .reason = reason});
   }
+  if (reason == "paid") audit_payment(store_, *policy_, shop, order_id, buyer, now);  // issue 12: attribution
   return static_cast<int>(rows.size());
 }
 

@@ -84,7 +84,8 @@ int Engine::reload(std::shared_ptr<const Policy> policy) {
           insert_step(o.shop, o.order_id, o.buyer_id, c->name, s.name, static_cast<int>(k), due, now);
         }
         append_audit(store_, now, {.event = "scheduled", .shop = o.shop, .buyer = o.buyer_id, .orders = {o.order_id},
-                                   .step = s.name, .tmpl = s.tmpl, .reason = "replanned", .due = due});
+                                   .step = s.name, .tmpl = pick_template(next, s, o.shop, o.buyer_id),
+                                   .reason = "replanned", .due = due});
         ++changed;
       }
     }

@@ -1,5 +1,7 @@
 #include "core/experiment.h"
 
+#include "core/policy.h"
+
 #include <cmath>
 #include <string>
 
@@ -60,6 +62,24 @@ std::optional<Interval> newcombe_diff_ci95(long x1, long n1, long x2, long n2) {
   const double lo = d - std::sqrt((p1 - w1.lo) * (p1 - w1.lo) + (w2.hi - p2) * (w2.hi - p2));
   const double hi = d + std::sqrt((w1.hi - p1) * (w1.hi - p1) + (p2 - w2.lo) * (p2 - w2.lo));
   return Interval{lo, hi};
+}
+
+Interval wilson_ci95(long x, long n) {
+  if (n <= 0 || x < 0 || x > n) return {0, 1};
+  return wilson(x, n);
+}
+
+std::string holdout_reason(const Policy& policy, std::string_view shop, std::string_view buyer,
+                           std::string_view step) {
+  const auto& e = policy.experiment;
+  if (e.holdout_bp <= 0 || step == kManualStep) return "";
+  return in_holdout(shop, buyer, e.salt, e.holdout_bp) ? "holdout" : "";
+}
+
+const std::string& pick_template(const Policy& policy, const Step& step, std::string_view shop,
+                                 std::string_view buyer) {
+  if (step.variants.empty()) return step.tmpl;
+  return step.variants[pick_variant(shop, buyer, policy.experiment.salt, step.name, step.variants)].template_name;
 }
 
 }  // namespace nudge

@@ -1,7 +1,7 @@
 // Experiment assignment (issue 12): holdout and A/B variants, and the uplift interval.
 // Pure functions, no state: the same (shop, buyer, salt) always falls the same way,
 // across restarts and reloads, because the decision is a hash and nothing is stored.
-// Not yet wired into the policy or the engine (see issue 12's report).
+// The engine asks holdout_reason() and pick_template() at claim time.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +11,9 @@
 #include <vector>
 
 namespace nudge {
+
+struct Policy;
+struct Step;
 
 // A uniform 64-bit value from SHA-256 of "purpose \0 shop \0 buyer \0 salt".
 std::uint64_t experiment_hash(std::string_view purpose, std::string_view shop,
@@ -37,5 +40,21 @@ struct Interval {
   double lo, hi;
 };
 std::optional<Interval> newcombe_diff_ci95(long x1, long n1, long x2, long n2);
+
+// 95% Wilson score interval for x/n (for a pay rate's whiskers). {0, 1} when n is 0.
+Interval wilson_ci95(long x, long n);
+
+// The step name of a reminder a person asked for (nudgectl remind): never held out.
+inline constexpr const char* kManualStep = "manual";
+
+// "holdout" when the policy's experiment holds this buyer out of automatic reminders
+// at `step`, else "". A pure function of (shop, buyer, experiment.salt, holdout share).
+std::string holdout_reason(const Policy& policy, std::string_view shop, std::string_view buyer,
+                           std::string_view step);
+
+// The template this buyer gets at `step`: the step's one template, or its A/B variant
+// for this buyer (stable per shop, buyer, salt and step).
+const std::string& pick_template(const Policy& policy, const Step& step, std::string_view shop,
+                                 std::string_view buyer);
 
 }  // namespace nudge

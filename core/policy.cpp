@@ -1,6 +1,7 @@
 #include "core/policy.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -285,6 +286,81 @@ void parse_payment(Checker& c, const YAML::Node& n, Policy& p) {
     if (auto d = c.duration(n["stop_before_close"], "payment.stop_before_close")) p.payment.stop_before_close = *d;
 }
 
+// A step's template: one name, a list of A/B variants with equal weights
+// ([gentle, warm]) or a mapping of variants to weights ({gentle: 70, warm: 30}).
+void parse_step_template(Checker& c, const YAML::Node& n, Step& step) {
+  std::set<std::string> seen;
+  auto add = [&](const YAML::Node& at, const std::string& name, int weight) {
+    if (name.empty()) return c.error(at, "step.template: a variant needs a template name");
+    if (!seen.insert(name).second) return c.error(at, "step.template names variant '" + name + "' twice");
+    step.variants.push_back({name, weight});
+  };
+  if (n.IsScalar()) {
+    step.tmpl = n.Scalar();
+    return;
+  }
+  if (n.IsSequence()) {
+    for (const auto& item : n)
+      if (auto s = c.scalar(item, "step.template variants")) add(item, *s, 1);
+  } else if (n.IsMap()) {
+    for (const auto& kv : n)
+      if (auto w = c.integer(kv.second, "the weight of variant '" + kv.first.Scalar() + "'", 1, 10000))
+        add(kv.first, kv.first.Scalar(), static_cast<int>(*w));
+  } else {
+    return c.error(n, "step.template must be a template name, a list of variants [a, b] or weights {a: 70, b: 30}");
+  }
+  if (step.variants.empty()) {
+    c.error(n, "step.template lists no variants");
+    return;
+  }
+  step.tmpl = step.variants.front().template_name;
+  if (step.variants.size() == 1) step.variants.clear();  // one variant is simply the template
+}
+
+// experiment: {holdout: 5%, salt: "...", attribution_window: 72h}
+void parse_experiment(Checker& c, const YAML::Node& n, Policy& p) {
+  auto& e = p.experiment;
+  if (!c.keys(n, "experiment", {"holdout", "salt", "attribution_window"})) return;
+  if (n["holdout"]) {
+    if (auto s = c.scalar(n["holdout"], "experiment.holdout")) {
+      // "5%", "2.5%", "0%": a percentage with at most two decimals, at most 50%.
+      std::optional<int> bp;
+      std::string v = *s;
+      if (v.size() >= 2 && v.back() == '%') {
+        v.pop_back();
+        auto dot = v.find('.');
+        std::string whole = v.substr(0, dot), frac = dot == std::string::npos ? "" : v.substr(dot + 1);
+        auto digits = [](const std::string& d) {
+          return std::all_of(d.begin(), d.end(), [](unsigned char ch) { return std::isdigit(ch); });
+        };
+        if (!whole.empty() && whole.size() <= 3 && digits(whole) && frac.size() <= 2 && digits(frac) &&
+            (dot == std::string::npos || !frac.empty())) {
+          while (frac.size() < 2) frac += '0';
+          bp = std::stoi(whole) * 100 + std::stoi(frac);
+        }
+      }
+      if (!bp || *bp > 5000)
+        c.error(n["holdout"], "experiment.holdout must be a share from 0% to 50% such as 5% or 2.5%, not '" + *s + "'");
+      else
+        e.holdout_bp = *bp;
+    }
+  }
+  if (n["salt"])
+    if (auto s = c.scalar(n["salt"], "experiment.salt")) e.salt = *s;
+  if (n["attribution_window"])
+    if (auto d = c.duration(n["attribution_window"], "experiment.attribution_window")) {
+      if (*d < kHour || *d > 30 * kDay)
+        c.error(n["attribution_window"], "experiment.attribution_window must be from 1h to 30d");
+      else
+        e.attribution_window = *d;
+    }
+  // Without a salt of its own, every seller's holdout would be the same buyers, and a
+  // new experiment could not be drawn afresh: a holdout needs one.
+  if (e.holdout_bp > 0 && e.salt.empty())
+    c.error(n["holdout"], "experiment.holdout needs experiment.salt, a text of your choice (say \"2026-q4\"); "
+                          "a new salt draws a new holdout");
+}
+
 void parse_campaigns(Checker& c, const YAML::Node& n, Policy& p) {
   if (!n.IsSequence()) {
     c.error(n, "campaigns must be a list, each with a name, a match and steps");
@@ -334,8 +410,7 @@ void parse_campaigns(Checker& c, const YAML::Node& n, Policy& p) {
         if (sn["after"])
           if (auto d = c.duration(sn["after"], "step.after")) step.after = *d;
         if (sn["channel"]) step.channels = c.strings(sn["channel"], "step.channel");
-        if (sn["template"])
-          if (auto s = c.scalar(sn["template"], "step.template")) step.tmpl = *s;
+        if (sn["template"]) parse_step_template(c, sn["template"], step);
         for (const auto& ch : step.channels) {
           if (!p.channels.count(ch)) {
             std::string known;
@@ -344,9 +419,16 @@ void parse_campaigns(Checker& c, const YAML::Node& n, Policy& p) {
                                        (known.empty() ? "" : " (defined: " + known + ")"));
           }
         }
-        if (!step.tmpl.empty() && !p.templates.count(step.tmpl))
-          c.error(sn["template"], "step '" + step.name + "' uses template '" + step.tmpl +
-                                      "', which is not defined under templates");
+        if (step.variants.empty()) {
+          if (!step.tmpl.empty() && !p.templates.count(step.tmpl))
+            c.error(sn["template"], "step '" + step.name + "' uses template '" + step.tmpl +
+                                        "', which is not defined under templates");
+        } else {
+          for (const auto& v : step.variants)
+            if (!p.templates.count(v.template_name))
+              c.error(sn["template"], "step '" + step.name + "' uses template '" + v.template_name +
+                                          "' as a variant, which is not defined under templates");
+        }
         camp.steps.push_back(step);
       }
     }
@@ -637,7 +719,8 @@ PolicyResult parse_policy(const std::string& text, const std::string& path) {
   }
   try {
     c.keys(root, "the policy", {"version", "store", "audit_log", "source", "payment", "campaigns", "limits", "zones",
-                                "languages", "channels", "templates", "safety", "metrics", "records", "retention"});
+                                "languages", "channels", "templates", "safety", "metrics", "records", "retention",
+                                "experiment"});
     if (!root["version"]) {
       c.error(root, "the policy needs 'version: 1' at the top");
     } else if (auto v = c.integer(root["version"], "version", 1, 1000); v && *v != 1) {
@@ -686,6 +769,7 @@ PolicyResult parse_policy(const std::string& text, const std::string& path) {
     if (root["languages"]) parse_country_map(c, root["languages"], "languages", p->languages, false);
     if (root["limits"]) parse_limits(c, root["limits"], *p);
     if (root["safety"]) parse_safety(c, root["safety"], *p);
+    if (root["experiment"]) parse_experiment(c, root["experiment"], *p);
     if (root["metrics"]) {
       const auto& m = root["metrics"];
       if (c.keys(m, "metrics", {"port"}) && m["port"])

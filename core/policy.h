@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/experiment.h"
 #include "core/feed.h"
 
 namespace nudge {
@@ -32,7 +33,8 @@ struct Step {
   std::string name;
   Millis after = 0;
   std::vector<std::string> channels;  // tried in order: the first that can reach the buyer
-  std::string tmpl;
+  std::string tmpl;                   // the template; with A/B variants, the first variant
+  std::vector<Variant> variants;      // A/B: empty for one template (core/experiment.h picks)
 };
 
 struct Match {
@@ -134,6 +136,14 @@ struct Safety {
   bool tone_error = false;                     // safety.tone: error makes tone warnings errors
 };
 
+// experiment: a holdout share of buyers gets no automatic reminder; payments within
+// attribution_window after a reminder count for it (nudgectl report).
+struct Experiment {
+  int holdout_bp = 0;  // basis points: 500 = 5%
+  std::string salt;    // reshuffles holdout and variants when changed
+  Millis attribution_window = 72 * kHour;
+};
+
 struct Policy {
   std::string path;       // the file it came from, absolute
   std::string base_dir;   // relative paths in the policy are relative to this
@@ -151,6 +161,7 @@ struct Policy {
   std::map<std::string, ChannelConf> channels;
   std::map<std::string, Template> templates;
   Safety safety;
+  Experiment experiment;
   int metrics_port = 0;  // 0: off
   std::string text_sha256;  // of the file's bytes, for the audit's policy_loaded
   // The content lint built from `safety` and the policy's countries; checks every

@@ -8,7 +8,7 @@
 namespace nudge {
 
 SimulationResult simulate(std::shared_ptr<const Policy> policy, std::vector<FeedRecord> records,
-                          std::optional<Millis> until, std::ostream& events) {
+                          std::optional<Millis> until, std::ostream& events, const std::string& keep_store) {
   SimulationResult result;
   result.records = static_cast<std::int64_t>(records.size());
   // Records without a time (rejected ones) arrive with the first poll.
@@ -89,6 +89,15 @@ SimulationResult simulate(std::shared_ptr<const Policy> policy, std::vector<Feed
   engine.stop();
   flush_events();
   result.end = clock.now();
+  if (!keep_store.empty()) {
+    try {
+      SQLite::Statement v(store->db(), "VACUUM INTO ?");
+      v.bind(1, keep_store);
+      v.exec();
+    } catch (const std::exception& e) {
+      throw std::runtime_error("cannot write the simulated store to " + keep_store + ": " + e.what());
+    }
+  }
   result.events = printed;
   return result;
 }

@@ -1,7 +1,7 @@
 // Simulator: runs the real Engine over a feed on an in-memory store with a manual
 // clock, as nudged would have, for `nudgectl simulate`. Records arrive at their own
 // time (placed_at for orders, at for status records) at the next poll; every
-// reminder is delivered at once. Single-threaded; touches no files.
+// reminder is delivered at once. Single-threaded; touches no file but `keep_store`.
 #pragma once
 
 #include <map>
@@ -24,8 +24,11 @@ struct SimulationResult {
 };
 
 // Writes every audit line to `events` as it is produced. `until` stops the clock;
-// by default the simulation runs until nothing is due any more.
+// by default the simulation runs until nothing is due any more. With `keep_store`, the
+// simulated store is written to that new file at the end (VACUUM INTO), for
+// `nudgectl report`; throws std::runtime_error when it cannot be written.
 SimulationResult simulate(std::shared_ptr<const Policy> policy, std::vector<FeedRecord> records,
-                          std::optional<Millis> until, std::ostream& events);
+                          std::optional<Millis> until, std::ostream& events,
+                          const std::string& keep_store = "");
 
 }  // namespace nudge

@@ -10,6 +10,7 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include "core/report.h"
 #include "core/time_util.h"
 #include "daemon/log.h"
 
@@ -260,6 +261,14 @@ void Metrics::observe(std::string_view line) {
     if (reason.rfind("channel_paused", 0) == 0) ++pauses_[{channel}];
   }
   if (event == "skipped") ++skips_[{reason}];
+  if (event == "paid_after_reminder") {
+    // Rare (one per recovered order): read its campaign and amount with the parser.
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object()) return;
+    ++paid_after_[{str(j, "campaign"), str(j, "step")}];
+    if (auto m = parse_money(str(j, "amount"))) recovered_[str(j, "currency")] += *m;
+    return;
+  }
 
   if (!send_id) return;
   auto ts = parse_instant(ts_text);
@@ -297,6 +306,14 @@ std::string Metrics::render() {
   out += "nudge_store_faults_total " + std::to_string(store_faults_) + "\n";
   family(out, "nudge_polls_total", "counter", "Polls of the order source, by result: ok, or failed (unreachable, refused, or an answer of an unexpected shape).");
   counter_samples(out, "nudge_polls_total", {"result"}, polls_);
+  family(out, "nudge_orders_paid_after_reminder_total", "counter",
+         "Orders paid within experiment.attribution_window after a reminder, by the campaign and step of the last "
+         "reminder before the payment.");
+  counter_samples(out, "nudge_orders_paid_after_reminder_total", {"campaign", "step"}, paid_after_);
+  family(out, "nudge_recovered_amount_total", "counter",
+         "The amount of the orders paid after a reminder, by currency (in the currency's units).");
+  for (const auto& [cur, m] : recovered_)
+    out += "nudge_recovered_amount_total{currency=\"" + escape_label(cur) + "\"} " + format_money(m) + "\n";
 
   family(out, "nudge_send_latency_seconds", "histogram", "Time from a send's claim to its outcome.");
   for (size_t i = 0; i < std::size(kLatencyBounds); ++i)

@@ -70,6 +70,8 @@ class Metrics {
   std::map<Labels, std::uint64_t> pauses_;     // {channel}
   std::uint64_t store_faults_ = 0;
   std::map<Labels, std::uint64_t> polls_ = {{{"ok"}, 0}, {{"failed"}, 0}};  // {result}, both from 0
+  std::map<Labels, std::uint64_t> paid_after_;        // {campaign, step}: paid_after_reminder lines
+  std::map<std::string, std::int64_t> recovered_;     // currency -> amount in 1/10,000 (core/report.h Money)
 
   // Send latency: from a send's `sending` line to its outcome line (audit timestamps).
   std::map<std::int64_t, std::int64_t> sending_at_ms_;  // send_id -> ts

@@ -21,11 +21,13 @@
 #include "core/audit.h"
 #include "core/feed.h"
 #include "core/policy.h"
+#include "core/report.h"
 #include "core/simulator.h"
 #include "core/store.h"
 #include "core/time_util.h"
 #include "daemon/backup.h"
 #include "daemon/inspect.h"
+#include "daemon/report_view.h"
 #include "daemon/service.h"
 #include "daemon/source_check.h"
 
@@ -58,9 +60,15 @@ void usage(std::ostream& out) {
          "                                  cancelled, per buyer\n"
          "  optout add|remove BUYER --shop S, optout list\n"
          "                                  buyers who must not be reminded\n"
-         "  simulate --orders FEED.jsonl [--until TIME]\n"
+         "  simulate --orders FEED.jsonl [--until TIME] [--store FILE]\n"
          "                                  run the policy over past orders on a simulated clock; prints every\n"
-         "                                  audit event as JSON Lines, then a summary on stderr\n"
+         "                                  audit event as JSON Lines, then a summary on stderr; --store keeps the\n"
+         "                                  simulated store in a new FILE for report\n"
+         "  report [--since T] [--until T] [--by campaign|step|template|channel|lang|country|shop] [--shop S]\n"
+         "         [--store FILE] [--html FILE]\n"
+         "                                  does reminding pay: orders placed in the window (default the last 30\n"
+         "                                  days) paid after a reminder or without, money recovered, the uplift\n"
+         "                                  over the holdout, rows by the --by value (default step)\n"
          "  audit verify [FILE] [--rotated] check the audit log's seq and hash chain (default: the policy's audit_log);\n"
          "                                  --rotated accepts a file that starts after seq 1 (a rotated part)\n"
          "  audit tail [-f] [-n N] [FILE]   the last N audit events as readable lines; -f follows, across rotation\n"
@@ -329,6 +337,11 @@ int cmd_simulate(const Args& a) {
       return kExitUsage;
     }
   }
+  const std::string keep = a.opt("--store");
+  if (!keep.empty() && std::filesystem::exists(keep)) {
+    std::cerr << "nudgectl simulate: " << keep << " exists; --store writes a new file\n";
+    return kExitCantCreate;
+  }
   auto policy = policy_or_exit(a.config);
   std::ifstream in(feed);
   if (!in) {
@@ -350,7 +363,7 @@ int cmd_simulate(const Args& a) {
   auto wall_start = std::chrono::steady_clock::now();
   std::ostream& out = std::cout;
   std::ios::sync_with_stdio(false);
-  auto r = simulate(policy, std::move(records), until, out);
+  auto r = simulate(policy, std::move(records), until, out, keep);
   out.flush();
   double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   auto n = [&](const char* e) { return r.by_event.count(e) ? r.by_event.at(e) : 0; };
@@ -364,6 +377,64 @@ int cmd_simulate(const Args& a) {
     for (const auto& [k, v] : r.by_reason) std::cerr << " " << k << "=" << v;
     std::cerr << "\n";
   }
+  if (!keep.empty()) std::cerr << "kept the simulated store in " << keep << " (nudgectl report --store " << keep << ")\n";
+  return 0;
+}
+
+// "2026-10-01" or a full instant.
+std::optional<Millis> parse_report_time(const std::string& s) {
+  if (s.size() == 10) return parse_instant(s + "T00:00:00Z");
+  return parse_instant(s);
+}
+
+int cmd_report(const Args& a) {
+  const std::string by = a.opt("--by", "step");
+  const auto& dims = report_dimensions();
+  if (std::find(dims.begin(), dims.end(), by) == dims.end()) {
+    std::cerr << "nudgectl report: --by must be one of campaign, step, template, channel, lang, country, shop, not '"
+              << by << "'\n";
+    return kExitUsage;
+  }
+  ReportQuery q;
+  std::optional<Millis> since, until;
+  for (auto [name, out] : {std::pair<const char*, std::optional<Millis>*>{"--since", &since}, {"--until", &until}}) {
+    if (a.opt(name).empty()) continue;
+    *out = parse_report_time(a.opt(name));
+    if (!*out) {
+      std::cerr << "nudgectl report: " << name << " must be a date like 2026-10-01 or a time like 2026-10-01T00:00:00Z\n";
+      return kExitUsage;
+    }
+  }
+  constexpr Millis kDefaultSpan = 30 * kDay;
+  q.until = until ? *until : since ? *since + kDefaultSpan : SystemClock().now();
+  q.since = since ? *since : q.until - kDefaultSpan;
+  if (q.since >= q.until) {
+    std::cerr << "nudgectl report: --since must come before --until\n";
+    return kExitUsage;
+  }
+  q.shop = a.opt("--shop");
+  auto policy = policy_or_exit(a.config);
+  std::string store_path = a.opt("--store", policy->store);
+  if (!std::filesystem::exists(store_path)) {
+    std::cerr << "nudgectl report: no store at " << store_path << "\n";
+    return kExitNoInput;
+  }
+  auto store = open_store_or_exit(store_path, Store::Mode::kReadOnly);
+  Report r = build_report(*store, *policy, q);
+  if (!a.opt("--html").empty()) {
+    std::ofstream html(a.opt("--html"), std::ios::binary | std::ios::trunc);
+    if (html) write_report_html(r, html);
+    if (!html || !html.flush()) {
+      std::cerr << "nudgectl report: cannot write " << a.opt("--html") << "\n";
+      return kExitCantCreate;
+    }
+  }
+  if (a.json)
+    std::cout << report_json(r, by).dump(2) << "\n";
+  else if (a.opt("--html").empty())
+    print_report(r, by, std::cout);
+  else
+    std::cout << "wrote " << a.opt("--html") << "\n";
   return 0;
 }
 
@@ -523,7 +594,8 @@ int cmd_source(const Args& a) {
 int main(int argc, char** argv) {
   using namespace nudge;
   Args a;
-  static const std::vector<std::string> kValued = {"--shop", "--orders", "--until", "--since", "--policy", "-n"};
+  static const std::vector<std::string> kValued = {"--shop", "--orders", "--until", "--since", "--policy", "-n",
+                                                    "--by",   "--html",   "--store"};
   for (int i = 1; i < argc; ++i) {
     std::string s = argv[i];
     if (s == "--config" && i + 1 < argc) {
@@ -558,6 +630,7 @@ int main(int argc, char** argv) {
     if (cmd == "summary") return cmd_summary(a);
     if (cmd == "optout") return cmd_optout(a);
     if (cmd == "simulate") return cmd_simulate(a);
+    if (cmd == "report") return cmd_report(a);
     if (cmd == "audit") return cmd_audit(a);
     if (cmd == "status") return cmd_status(a);
     if (cmd == "source") return cmd_source(a);

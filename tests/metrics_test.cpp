@@ -135,3 +135,25 @@ TEST_CASE("real audit lines are read right, also when an order id or detail look
   CHECK(has(body, "nudge_skips_total{reason=\"quiet\thours\"} 1"));  // a tab, through the JSON parser
   CHECK(body.find("evil") == std::string::npos);
 }
+
+TEST_CASE("orders paid after a reminder and the amount recovered are counted from paid_after_reminder lines") {
+  Fixture f;
+  auto paid = [](const std::string& campaign, const std::string& step, const std::string& amount,
+                 const std::string& currency) {
+    nudge::AuditEvent e{.event = "paid_after_reminder", .shop = "s1", .buyer = "b1", .orders = {"o1"}, .step = step,
+                        .channel = "platform", .tmpl = "warm", .lang = "en", .detail = "paid 1.0h after the reminder",
+                        .campaign = campaign, .amount = amount, .currency = currency};
+    std::string hash;
+    return nudge::audit_line(1, 0, e, nudge::kGenesisHash, hash);
+  };
+  f.metrics.observe(paid("default", "first", "10.10", "USD"));
+  f.metrics.observe(paid("default", "first", "0.20", "USD"));
+  f.metrics.observe(paid("brazil", "second", "100", "BRL"));
+  f.metrics.observe(line("sent", 1));  // not a payment
+  std::string body = f.metrics.render();
+  CHECK(body.find("# TYPE nudge_orders_paid_after_reminder_total counter") != std::string::npos);
+  CHECK(has(body, R"(nudge_orders_paid_after_reminder_total{campaign="default",step="first"} 2)"));
+  CHECK(has(body, R"(nudge_orders_paid_after_reminder_total{campaign="brazil",step="second"} 1)"));
+  CHECK(has(body, R"(nudge_recovered_amount_total{currency="USD"} 10.30)"));
+  CHECK(has(body, R"(nudge_recovered_amount_total{currency="BRL"} 100.00)"));
+}

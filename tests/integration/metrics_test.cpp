@@ -56,6 +56,21 @@ TEST_CASE("a scrape of /metrics shows the reminders sent and passes promtool") {
     CHECK(body.find(std::string("# TYPE ") + family + " ") != std::string::npos);
   }
 
+  // One order is paid after its reminder: counted for the reminder's campaign and step,
+  // its amount recovered (issue 12). A second after now: the status record's second
+  // is not earlier than the reminder's millisecond.
+  test::write_file(dir / "paid.jsonl", R"({"type":"status","shop":"s1","order_id":"9100","status":"paid","at":")" +
+                                           ops::iso_utc(std::time(nullptr) + 1) + "\"}\n");
+  auto paid = ops::import_orders(policy, dir / "paid.jsonl");
+  REQUIRE_MESSAGE(paid.status == 0, paid.err);
+  const std::string paid_series = "nudge_orders_paid_after_reminder_total{campaign=\"default\",step=\"first\"}";
+  REQUIRE_MESSAGE(test::eventually([&] {
+    body = ops::http_body(ops::http_get(port, "/metrics"));
+    return sample(body, paid_series) >= 1;
+  }, 10s), body);
+  CHECK(sample(body, paid_series) == 1);
+  CHECK(sample(body, "nudge_recovered_amount_total{currency=\"USD\"}") == 10);
+
   // promtool reads the exposition from stdin; any complaint (a lint too) is a failure.
   test::write_file(dir / "scrape.txt", body);
   auto lint = test::run({"/bin/sh", "-c", "promtool check metrics < '" + dir / "scrape.txt" + "'"});

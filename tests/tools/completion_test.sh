@@ -41,7 +41,7 @@ expect() {
     fi
 }
 
-expect 'nudgectl ' 'audit backup buyer check optout order orders simulate source status summary'
+expect 'nudgectl ' 'audit backup buyer check optout order orders report simulate source status summary'
 expect 'nudgectl source ' 'check'
 expect 'nudgectl ' "$help_commands"  # and nothing in --help is missing
 expect 'nudgectl s' 'simulate source status summary'
@@ -52,7 +52,12 @@ expect 'nudgectl check policies/' 'policies/a.yaml'
 expect 'nudgectl orders ' 'import'
 expect 'nudgectl orders import ' 'audit.jsonl feed.json orders.jsonl policies'
 expect 'nudgectl orders import orders.jsonl --' '--config --help --json --replay'
-expect 'nudgectl simulate --' '--config --help --json --orders --until'
+expect 'nudgectl simulate --' '--config --help --json --orders --store --until'
+expect 'nudgectl report --' '--by --config --help --html --json --shop --since --store --until'
+expect 'nudgectl report --by ' 'campaign channel country lang shop step template'
+expect 'nudgectl report --by s' 'shop step'
+expect 'nudgectl report --since 2026-10-01 --by t' 'template'
+expect 'nudgectl report --store nudge.db --' '--by --config --help --html --json --shop --since --store --until'
 expect 'nudgectl simulate --orders ' 'audit.jsonl feed.json orders.jsonl policies'
 expect 'nudgectl --config shop.yaml simulate --orders o' 'orders.jsonl'
 expect 'nudgectl simulate --until ' ''
