@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 #include <boost/log/core.hpp>
 #include <boost/log/expressions.hpp>
@@ -116,7 +117,7 @@ bool AuditMirror::open(Store& store, std::string& error) {
   }
   auto backend = boost::make_shared<Backend>();
   backend->add_stream(sink_->stream);
-  backend->auto_flush(true);
+  backend->auto_flush(false);  // catch_up flushes once per batch of lines
   sink_->frontend = boost::make_shared<Frontend>(backend);
   sink_->frontend->set_filter(channel_kw == "audit");
   sink_->frontend->set_formatter(bl::expressions::stream << bl::expressions::smessage);
@@ -133,21 +134,30 @@ int AuditMirror::catch_up(Store& store) {
   if (failing_ && !restart_stream()) return 0;
   int n = 0;
   bool failed = false;
+  // The lines of one commit go out in one write (the stream buffers them; one flush
+  // at the end), and the observer sees them once they are in the file.
+  std::vector<std::string> written;
   auto& q = store.stmt("SELECT seq, line FROM audit WHERE seq > ? ORDER BY seq");
   q.bind(1, static_cast<int64_t>(last_seq_));
   while (q.executeStep()) {
     std::string line = q.getColumn(1).getString();
     BOOST_LOG(sink_->logger) << line;
-    // auto_flush: a write that failed (disk full, EFBIG) shows on the stream now.
+    // A write that failed (disk full, EFBIG) shows on the stream, here or at the flush.
     if (!sink_->stream->good()) {
       failed = true;
       break;
     }
     last_seq_ = q.getColumn(0).getInt64();
-    if (observer_) observer_(line);
+    if (observer_) written.push_back(std::move(line));
     ++n;
   }
   q.reset();
+  if (!failed && n > 0) {
+    sink_->frontend->flush();
+    failed = !sink_->stream->good();
+  }
+  if (!failed && observer_)
+    for (const auto& line : written) observer_(line);
   if (failed) {
     if (!failing_)
       log_error("writing the audit log " + path_ + " failed (" + std::strerror(errno) +
