@@ -297,6 +297,8 @@ std::string Metrics::render() {
   out += "nudge_store_faults_total " + std::to_string(store_faults_) + "\n";
   family(out, "nudge_polls_total", "counter", "Polls of the order source, by result: ok, or failed (unreachable, refused, or an answer of an unexpected shape).");
   counter_samples(out, "nudge_polls_total", {"result"}, polls_);
+  family(out, "nudge_source_polls_total", "counter", "Polls of each order source (policy sources), by result.");
+  counter_samples(out, "nudge_source_polls_total", {"source", "shop", "result"}, source_polls_);
 
   family(out, "nudge_send_latency_seconds", "histogram", "Time from a send's claim to its outcome.");
   for (size_t i = 0; i < std::size(kLatencyBounds); ++i)
@@ -320,6 +322,11 @@ std::string Metrics::render() {
   if (gauges_ok) out += "nudge_due_backlog " + std::to_string(g.due_backlog) + "\n";
   family(out, "nudge_last_poll_age_seconds", "gauge", "Seconds since the source was last polled.");
   if (gauges_ok && g.last_poll_age_seconds) out += "nudge_last_poll_age_seconds " + number(*g.last_poll_age_seconds) + "\n";
+  family(out, "nudge_source_last_poll_age_seconds", "gauge", "Seconds since each order source was last polled.");
+  if (gauges_ok)
+    for (const auto& [key, age] : g.source_poll_age_seconds)
+      out += "nudge_source_last_poll_age_seconds{source=\"" + escape_label(key.first) + "\",shop=\"" +
+             escape_label(key.second) + "\"} " + number(age) + "\n";
   family(out, "nudge_token_expiry_timestamp_seconds", "gauge",
          "When the marketplace access token of each shop expires (Unix time).");
   if (gauges_ok)
