@@ -296,6 +296,7 @@ std::string describe_audit_line(const std::string& json_line) {
   if (!str("due").empty()) out << "  until " << str("due");
   if (j.contains("send_id") && j["send_id"].is_number()) out << "  send " << j["send_id"].get<std::int64_t>();
   if (!str("detail").empty()) out << "  — " << str("detail");
+  if (!str("actor").empty()) out << "  asked by " << str("actor");
   return out.str();
 }
 

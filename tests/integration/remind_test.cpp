@@ -91,6 +91,8 @@ templates:
     }
     CHECK(events == std::vector<std::string>{"scheduled", "sending", "sent"});
     for (const auto& j : lines) MESSAGE(j.dump());
+    auto tail = d.ctl({"audit", "tail", "-n", "1"});
+    CHECK(tail.out.find("sent            s1/b1  o1  manual via outbox (en)  send 1  asked by " + me()) != std::string::npos);
     // Once per order: asked again, it is refused with the reason.
     auto again = d.ctl({"remind", "o1", "--shop", "s1"});
     CHECK(again.status == 1);
