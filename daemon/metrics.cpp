@@ -217,6 +217,9 @@ bool Metrics::apply(const Policy& policy, std::string& error) {
   std::vector<std::string> names;
   for (const auto& [name, conf] : policy.channels) names.push_back(name);
   add_channels(names);
+  // Each source's polls from 0, so that one that never succeeds shows (and alerts).
+  for (const auto& src : policy.sources)
+    for (const char* result : {"ok", "failed"}) source_polls_.try_emplace({src.name, src.shop, result}, 0);
   return listen(policy.metrics_port, error);
 }
 
