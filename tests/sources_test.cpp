@@ -91,6 +91,14 @@ TEST_CASE("bad sources and scopes are errors that say what to do") {
     CHECK(has(errors("version: 1\nsources:\n" + ali("north", "111") + ali("north", "222") + kTail),
               "shop.yaml:4:5: sources[2] is a second aliexpress source for shop 'north' (sources[1])"));
   }
+  SUBCASE("two stores without a shop share their app key's") {
+    CHECK(has(errors("version: 1\nsources:\n  - {type: aliexpress, app_key: \"1\", app_secret_file: a, session_file: b}\n"
+                     "  - {type: aliexpress, app_key: \"1\", app_secret_file: c, session_file: d}\n" + kTail),
+              "sources[2] is a second aliexpress source for shop '1' (sources[1]); give each store its own 'shop'"));
+  }
+  SUBCASE("a list item that is not a mapping") {
+    CHECK(has(errors("version: 1\nsources: [inbox]\n" + kTail), "shop.yaml:2:11: sources[1] must be a mapping"));
+  }
   SUBCASE("two inboxes") {
     CHECK(has(errors("version: 1\nsources:\n  - {type: inbox}\n  - {type: inbox}\n" + kTail),
               "sources[2] is a second inbox source (sources[1]); only aliexpress sources may repeat"));
