@@ -58,12 +58,21 @@ void Engine::ingest_remind(const RemindRecord& m, IngestResult& r) {
     ++r.rejected;
     return;
   }
+  if (row != 0 && (state == "sent" || state == "in_doubt")) {
+    // Reminded by hand before: that row stays as it ended (per_order counts it), under
+    // another name, and the new request gets a row of its own.
+    auto& a = store_.stmt("UPDATE schedule SET step=? || id WHERE id=?");
+    a.bind(1, kManualDonePrefix);
+    a.bind(2, static_cast<int64_t>(row));
+    a.exec();
+    row = 0;
+  }
   if (row == 0) {
     insert_step(m.shop, m.order_id, e.buyer, campaign, kManualStep, -1, now, now);
     row = store_.db().getLastInsertRowid();
   }
-  // A manual row that ended without a send (skipped, cancelled, failed) is asked for
-  // again: the same row goes back to the schedule (the steps' key is one per step).
+  // A manual row that ended without a message (skipped, cancelled, failed) is asked
+  // for again: the same row goes back to the schedule (the steps' key is one per step).
   auto& u = store_.stmt(
       "UPDATE schedule SET state='scheduled', due_at=?, reason=NULL, send_id=NULL, next_channel=0, campaign=?, "
       "step_index=-1, manual_channel=?, manual_template=?, actor=?, updated_at=? WHERE id=?");

@@ -47,13 +47,9 @@ std::string manual_refusal(const std::string& status, const std::string& manual_
     detail = "the order is " + status + ", no longer awaiting payment";
     return status;
   }
-  if (manual_state == "scheduled") {
+  if (manual_state == "scheduled" || manual_state == "sending") {
     detail = "a manual reminder for this order is already waiting to be sent";
     return "manual_pending";
-  }
-  if (manual_state == "sending" || manual_state == "sent" || manual_state == "in_doubt") {
-    detail = "this order was already reminded by hand (one manual reminder per order)";
-    return "manual_done";
   }
   return "";
 }

@@ -13,6 +13,9 @@
 namespace nudge {
 
 inline constexpr const char* kManualStep = "manual";
+// An earlier manual reminder of an order that went out keeps its schedule row (it
+// counts for per_order) under "manual@<row id>", since the steps' key is one per step.
+inline constexpr const char* kManualDonePrefix = "manual@";
 
 // The step a manual reminder is sent as: `channel` and `tmpl` as asked, else the
 // first step's of `campaign` (the order's). An empty result sets `error`: an unknown
@@ -22,7 +25,9 @@ std::optional<Step> manual_step(const Policy& p, const std::string& campaign, co
 
 // Why a manual reminder cannot be taken for an order in `status` (its feed status)
 // whose manual row, if any, is in `manual_state` (a StepState string, empty: none):
-// "" when it can, else an audit reason with `detail` for the operator.
+// "" when it can, else an audit reason with `detail` for the operator. One manual
+// reminder waits per order at a time; an order already reminded by hand may be
+// reminded again (the caps count every one).
 std::string manual_refusal(const std::string& status, const std::string& manual_state, std::string& detail);
 
 }  // namespace nudge

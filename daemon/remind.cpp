@@ -57,7 +57,7 @@ int remind_orders(const Policy& policy, const RemindRequest& req, std::ostream& 
     err << "nudgectl: " << error << "\n";
     return kExitNoInput;
   }
-  // What nudged would refuse, said at once: the order unknown, paid, already reminded by hand.
+  // What nudged would refuse, said at once: the order unknown, paid, a manual reminder already waiting.
   std::vector<Pending> pending;
   int rc = 0;
   nlohmann::ordered_json results = nlohmann::ordered_json::array();

@@ -135,25 +135,41 @@ TEST_CASE("a manual reminder names its channel and template, and an unknown one 
   CHECK(error.find("no campaign") != std::string::npos);
 }
 
-TEST_CASE("one manual reminder per order: a second waits for none, and one that did not go out may be asked again") {
+TEST_CASE("one manual reminder waits per order; another may follow once it went out, and the caps count both") {
   EngineFixture f(test::base_policy(kQuiet));
   f.add({.id = "o1", .country = "JP", .tz = "Asia/Tokyo"});
   f.engine->ingest({remind("o1")});
   f.engine->ingest({remind("o1")});
   CHECK(manual_lines(f).back() == "skipped manual_pending alice");
-  f.run_until(*parse_instant("2026-11-21T00:00:00Z"));
+  Millis morning = *parse_instant("2026-11-21T00:00:00Z");
+  f.run_until(morning);
   REQUIRE(f.delivered.size() == 1);
-  f.engine->ingest({remind("o1")});
-  CHECK(manual_lines(f).back() == "skipped manual_done alice");
+  // Asked again: a new manual step, held by the buyer's window (1 a day).
+  CHECK(f.engine->ingest({remind("o1")}).reminds == 1);
+  f.run_until(morning);
+  CHECK(f.delivered.size() == 1);
+  CHECK(manual_lines(f).back() == "deferred cap_buyer:1/1d alice");
+  CHECK(f.step_state("o1", "manual") == "scheduled");
+  {
+    SQLite::Statement q(f.store->db(), "SELECT state FROM schedule WHERE order_id='o1' AND step LIKE 'manual@%'");
+    REQUIRE(q.executeStep());
+    CHECK(q.getColumn(0).getString() == "sent");  // the first one, kept for per_order
+  }
+  // per_order: 2 counts both manual reminders: the campaign's own step is skipped.
+  f.run_until(morning + 2 * kDay);
+  CHECK(f.delivered.size() == 2);
+  CHECK(f.delivered[1].step == "manual");
+  CHECK(f.step_state("o1", "first") == "skipped");
+  CHECK(f.reasons("skipped").back() == "cap_order");
   // One skipped (opted out) may be asked for again once the buyer opts back in.
   f.add({.id = "o9", .buyer = "b9", .country = "JP", .tz = "Asia/Tokyo"});
   f.engine->opt_out("s1", "b9", true);
   f.engine->ingest({remind("o9")});
-  f.run_until(*parse_instant("2026-11-21T00:00:00Z"));
+  f.run_until(f.clock.now());  // 09:00 in Tokyo
   CHECK(f.step_state("o9", "manual") == "skipped");
   f.engine->opt_out("s1", "b9", false);
   CHECK(f.engine->ingest({remind("o9")}).reminds == 1);
-  f.run_until(*parse_instant("2026-11-21T00:00:00Z"));
+  f.run_until(f.clock.now());
   CHECK(f.step_state("o9", "manual") == "sent");
 }
 
