@@ -117,6 +117,11 @@ TEST_CASE("two stores on two gateway accounts: each polled and reminded with its
   REQUIRE_MESSAGE(test::eventually([&] { return count("sent") == 2 && count("deferred", "cap_buyer:1/1h") == 1; }, 20s),
                   test::read_file(dir / "audit.jsonl") << test::read_file(calls));
   std::this_thread::sleep_for(2s);  // nothing more goes out for ana within the hour
+  for (const auto& j : test::json_lines(dir / "audit.jsonl"))
+    if (j["event"] == "sent" || j["event"] == "deferred")
+      MESSAGE(j["event"].get<std::string>() << " " << j["shop"].get<std::string>() << "/" << j["buyer"].get<std::string>()
+                                            << " " << j["orders"].dump() << " " << j["reason"].dump()
+                                            << " due " << j["due"].dump());
   auto sent = test::json_lines(messages);
   REQUIRE(sent.size() == 2);
 
