@@ -100,6 +100,10 @@ std::string audit_line(std::int64_t seq, Millis ts, const AuditEvent& e, const s
     }
     body += '}';
   }
+  if (!e.actor.empty()) {
+    body += ",\"actor\":";
+    put_str(body, e.actor);
+  }
   body += ",\"prev\":";
   put_str(body, prev);
   body += '}';

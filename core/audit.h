@@ -30,6 +30,9 @@ struct AuditEvent {
   // A merged message whose orders are at different steps: each order's step, on
   // every line about it (so no line names a wrong step for an order). Empty: omitted.
   std::map<std::string, std::string> steps;
+  // A manual reminder (step `manual`): the Unix user who asked. Empty: omitted, so
+  // lines written before the field existed read and verify as they were.
+  std::string actor;
 };
 
 inline constexpr const char* kGenesisHash = "0000000000000000000000000000000000000000000000000000000000000000";

@@ -42,6 +42,7 @@ struct SendJob {
   std::string idempotency_key;
   std::string subject, body;
   std::map<std::string, std::string> steps;  // order -> step, when the orders are at different steps
+  std::string actor;  // a manual reminder: the Unix user who asked (audit only)
 };
 
 enum class Outcome {
@@ -53,6 +54,7 @@ enum class Outcome {
 
 struct IngestResult {
   int orders = 0, status_changes = 0, rejected = 0, planned_steps = 0, cancelled_steps = 0;
+  int reminds = 0;  // manual reminders scheduled (refused ones count as rejected)
 };
 
 struct Counts {  // for summaries and STATUS=
@@ -132,6 +134,16 @@ class Engine {
   };
   std::vector<SendRow> send_rows(std::int64_t send_id);
   void plan_order(const OrderRecord& o, Millis closes_at, const Campaign* c, IngestResult& r);
+  // A `remind` record (engine_manual.cpp): a schedule row with step `manual`, due now.
+  void ingest_remind(const RemindRecord& m, IngestResult& r);
+  // A manual row's step (the channel and template asked for) and actor, read once
+  // per claim; the Step stays valid until the next claim_due.
+  struct ManualRow {
+    Step step;
+    std::string actor;
+  };
+  const ManualRow& manual_row(std::int64_t row_id);
+  std::map<std::int64_t, ManualRow> manual_rows_;  // cleared by each claim_due
   int cancel_order_steps(const std::string& shop, const std::string& order_id, const std::string& buyer,
                          const std::string& reason);
   void claim_buyer(const std::string& shop, const std::string& buyer, std::vector<SendJob>& jobs);

@@ -9,6 +9,7 @@
 
 #include "core/engine_internal.h"
 #include "core/hash.h"
+#include "core/manual.h"
 #include "core/render.h"
 #include "core/safety.h"
 #include "core/time_util.h"
@@ -59,6 +60,7 @@ std::vector<SendJob> Engine::claim_due(int batch, std::map<std::string, int>* ro
     q.reset();
   }
   if (retries.empty() && buyers.empty()) return jobs;
+  manual_rows_.clear();
   WriteTx tx(store_);
   room_ = room;
   struct Clear {
@@ -119,7 +121,8 @@ void Engine::claim_buyer(const std::string& shop, const std::string& buyer, std:
 
   auto audit_row = [&](const DueRow& r, const char* event, const std::string& reason, std::optional<Millis> due = {}) {
     append_audit(store_, now, {.event = event, .shop = shop, .buyer = buyer, .orders = {r.order_id}, .step = r.step,
-                               .channel = r.channel, .reason = reason, .due = due});
+                               .channel = r.channel, .reason = reason, .due = due,
+                               .actor = r.step == kManualStep ? manual_row(r.id).actor : ""});
   };
   auto finish = [&](const DueRow& r, StepState state, const std::string& reason) {
     set_step_state(r.id, state, reason);
@@ -166,7 +169,7 @@ void Engine::claim_buyer(const std::string& shop, const std::string& buyer, std:
         break;
       }
     DueRow& d = *pick;
-    d.step_conf = find_step(p, d.campaign, d.step);
+    d.step_conf = d.step == kManualStep ? &manual_row(d.id).step : find_step(p, d.campaign, d.step);
     if (!d.step_conf) {
       finish(d, StepState::kSkipped, "policy_changed");
       continue;
@@ -313,23 +316,30 @@ void Engine::claim_buyer(const std::string& shop, const std::string& buyer, std:
     // different steps, every line about it says which is which (`steps`), so that no
     // order looks reminded at a step it was not.
     std::map<std::string, std::string> steps;
-    for (auto& r : msg)
+    std::string actor;
+    for (auto& r : msg) {
       if (r.step != first.step)
         for (auto& x : msg) steps[x.order_id] = x.step;
+      if (r.step == kManualStep) actor = manual_row(r.id).actor;
+    }
     append_audit(store_, now, {.event = "sending", .shop = shop, .buyer = buyer, .orders = ids, .step = first.step,
                                .channel = first.channel, .tmpl = in.tmpl, .lang = text.lang, .attempt = 1,
-                               .send_id = send_id, .steps = steps});
+                               .send_id = send_id, .steps = steps, .actor = actor});
     SendJob job{.send_id = send_id, .shop = shop, .buyer_id = buyer, .buyer_name = o.buyer_name,
                 .buyer_email = o.email, .order_ids = ids, .step = first.step, .channel = first.channel,
                 .tmpl = in.tmpl, .lang = text.lang, .attempt = 1, .idempotency_key = key,
-                .subject = text.subject, .body = text.body, .steps = steps};
+                .subject = text.subject, .body = text.body, .steps = steps, .actor = actor};
     jobs.push_back(std::move(job));
   }
 }
 
 std::string Engine::buyer_hold(const std::string& shop, const std::string& buyer, Millis now) {
   {
-    auto& q = store_.stmt("SELECT 1 FROM optout WHERE shop=? AND buyer_id=?");
+    // limits.scope: seller counts the buyer's opt-outs, payments and reminders in every
+    // shop of this instance (the same binds: ?1 is then unused).
+    const bool seller = policy_->limits.scope == CapScope::kSeller;
+    auto& q = store_.stmt(seller ? "SELECT 1 FROM optout WHERE buyer_id=?2 AND ?1 IS NOT NULL"
+                                 : "SELECT 1 FROM optout WHERE shop=?1 AND buyer_id=?2");
     q.bind(1, shop);
     q.bind(2, buyer);
     bool opted_out = q.executeStep();
@@ -337,7 +347,11 @@ std::string Engine::buyer_hold(const std::string& shop, const std::string& buyer
     if (opted_out) return "opted_out";
   }
   if (policy_->limits.skip_if_paid_within > 0) {
-    auto& q = store_.stmt("SELECT 1 FROM orders WHERE shop=? AND buyer_id=? AND status='paid' AND status_at > ? LIMIT 1");
+    auto& q = store_.stmt(policy_->limits.scope == CapScope::kSeller
+                              ? "SELECT 1 FROM orders WHERE buyer_id=?2 AND status='paid' AND status_at > ?3 AND "
+                                "?1 IS NOT NULL LIMIT 1"
+                              : "SELECT 1 FROM orders WHERE shop=?1 AND buyer_id=?2 AND status='paid' AND "
+                                "status_at > ?3 LIMIT 1");
     q.bind(1, shop);
     q.bind(2, buyer);
     q.bind(3, static_cast<int64_t>(now - policy_->limits.skip_if_paid_within));
@@ -355,8 +369,11 @@ Millis Engine::buyer_allowed_at(const std::string& shop, const std::string& buye
   // the caller's: one decision, one instant.
   Millis allowed_at = now;
   for (const auto& w : policy_->limits.per_buyer) {
-    auto& q = store_.stmt(
-        "SELECT at FROM ledger WHERE shop=? AND buyer_id=? AND released=0 AND at > ? AND send_id != ? ORDER BY at");
+    auto& q = store_.stmt(policy_->limits.scope == CapScope::kSeller
+                              ? "SELECT at FROM ledger WHERE buyer_id=?2 AND released=0 AND at > ?3 AND send_id != ?4 "
+                                "AND ?1 IS NOT NULL ORDER BY at"
+                              : "SELECT at FROM ledger WHERE shop=?1 AND buyer_id=?2 AND released=0 AND at > ?3 AND "
+                                "send_id != ?4 ORDER BY at");
     q.bind(1, shop);
     q.bind(2, buyer);
     q.bind(3, static_cast<int64_t>(now - w.within));
@@ -409,8 +426,8 @@ SendJob Engine::load_job(std::int64_t send_id) {
   job.body = q.getColumn(9).getString();
   q.reset();
   auto& o = store_.stmt(
-      "SELECT s.order_id, o.buyer_name, o.buyer_email, s.step FROM schedule s JOIN orders o ON o.shop=s.shop AND "
-      "o.order_id=s.order_id WHERE s.send_id=? ORDER BY s.id");
+      "SELECT s.order_id, o.buyer_name, o.buyer_email, s.step, COALESCE(s.actor,'') FROM schedule s JOIN orders o ON "
+      "o.shop=s.shop AND o.order_id=s.order_id WHERE s.send_id=? ORDER BY s.id");
   o.bind(1, static_cast<int64_t>(send_id));
   bool mixed = false;
   while (o.executeStep()) {
@@ -419,6 +436,7 @@ SendJob Engine::load_job(std::int64_t send_id) {
     job.buyer_email = o.getColumn(2).getString();
     job.steps[job.order_ids.back()] = o.getColumn(3).getString();
     mixed = mixed || job.steps[job.order_ids.back()] != job.step;
+    if (job.steps[job.order_ids.back()] == kManualStep) job.actor = o.getColumn(4).getString();
   }
   o.reset();
   if (!mixed) job.steps.clear();
@@ -475,7 +493,8 @@ std::optional<SendJob> Engine::claim_retry(std::int64_t send_id, std::map<std::s
       u.exec();
       append_audit(store_, now, {.event = "deferred", .shop = job.shop, .buyer = job.buyer_id, .orders = job.order_ids,
                                  .step = job.step, .channel = job.channel, .attempt = job.attempt,
-                                 .send_id = send_id, .reason = "quiet_hours", .due = *until, .steps = job.steps});
+                                 .send_id = send_id, .reason = "quiet_hours", .due = *until, .steps = job.steps,
+                                 .actor = job.actor});
       return std::nullopt;
     }
   }
@@ -492,7 +511,8 @@ std::optional<SendJob> Engine::claim_retry(std::int64_t send_id, std::map<std::s
     d.exec();
     append_audit(store_, now, {.event = "deferred", .shop = job.shop, .buyer = job.buyer_id, .orders = job.order_ids,
                                .step = job.step, .channel = job.channel, .attempt = job.attempt,
-                               .send_id = send_id, .reason = limiting, .due = allowed_at, .steps = job.steps});
+                               .send_id = send_id, .reason = limiting, .due = allowed_at, .steps = job.steps,
+                               .actor = job.actor});
     return std::nullopt;
   }
   if (slot) --*slot;
@@ -507,7 +527,7 @@ std::optional<SendJob> Engine::claim_retry(std::int64_t send_id, std::map<std::s
   ++job.attempt;
   append_audit(store_, now, {.event = "sending", .shop = job.shop, .buyer = job.buyer_id, .orders = job.order_ids,
                              .step = job.step, .channel = job.channel, .tmpl = job.tmpl, .lang = job.lang,
-                             .attempt = job.attempt, .send_id = send_id, .steps = job.steps});
+                             .attempt = job.attempt, .send_id = send_id, .steps = job.steps, .actor = job.actor});
   return job;
 }
 

@@ -54,7 +54,7 @@ void Engine::complete_in_tx(std::int64_t send_id, Outcome outcome, const std::st
   SendJob job = load_job(send_id);
   AuditEvent e{.shop = job.shop, .buyer = job.buyer_id, .orders = job.order_ids, .step = job.step,
                .channel = job.channel, .tmpl = job.tmpl, .lang = job.lang, .attempt = job.attempt,
-               .send_id = send_id, .steps = job.steps};
+               .send_id = send_id, .steps = job.steps, .actor = job.actor};
   auto set_send = [&](SendState state, std::optional<Millis> next) {
     auto& u = store_.stmt("UPDATE sends SET state=?, next_attempt_at=?, error=?, updated_at=? WHERE id=?");
     u.bind(1, to_string(state));

@@ -161,6 +161,18 @@ IngestResult Engine::ingest(const std::vector<FeedRecord>& records, const std::s
       }
       continue;
     }
+    if (const auto* m = std::get_if<RemindRecord>(&rec)) {
+      // Manual reminders come from the operator's inbox (nudgectl remind), not from a
+      // marketplace or a third party's feed.
+      if (source == "http" || source.rfind("aliexpress", 0) == 0) {
+        append_audit(store_, now, {.event = "order_rejected", .shop = m->shop, .orders = {m->order_id},
+                                   .reason = "invalid_record", .detail = "a remind record is taken from the inbox only"});
+        ++r.rejected;
+      } else {
+        ingest_remind(*m, r);
+      }
+      continue;
+    }
     const auto& s = std::get<StatusRecord>(rec);
     auto& q = store_.stmt("SELECT status, buyer_id, status_at FROM orders WHERE shop=? AND order_id=?");
     q.bind(1, s.shop);

@@ -8,6 +8,7 @@
 
 #include "core/engine_internal.h"
 #include "core/hash.h"
+#include "core/manual.h"
 #include "core/render.h"
 #include "core/time_util.h"
 #include "core/zones.h"
@@ -90,7 +91,7 @@ int Engine::reload(std::shared_ptr<const Policy> policy) {
       }
     }
     for (const auto& [step, row] : existing) {
-      if (row.second == StepState::kScheduled && !wanted.count(step)) {
+      if (row.second == StepState::kScheduled && !wanted.count(step) && step != kManualStep) {
         set_step_state(row.first, StepState::kCancelled, "policy_changed");
         append_audit(store_, now, {.event = "cancelled", .shop = o.shop, .buyer = o.buyer_id, .orders = {o.order_id},
                                    .step = step, .reason = "policy_changed"});

@@ -217,7 +217,17 @@ FeedRecord parse_feed_line(const std::string& line) {
       s.at = time_field(j, "at");
       return s;
     }
-    throw Reject{"unknown type '" + type + "' (expected order or status)"};
+    if (type == "remind") {
+      RemindRecord m;
+      m.shop = id_field(j, "shop");
+      m.order_id = id_field(j, "order_id");
+      if (j.contains("channel") && !j["channel"].is_null()) m.channel = id_field(j, "channel");
+      if (j.contains("template") && !j["template"].is_null()) m.tmpl = id_field(j, "template");
+      m.actor = id_field(j, "actor");
+      m.at = time_field(j, "at");
+      return m;
+    }
+    throw Reject{"unknown type '" + type + "' (expected order, status or remind)"};
   } catch (const Reject& r) {
     return RejectedRecord{shop, order_id, r.reason};
   } catch (const nlohmann::json::exception& e) {
@@ -228,7 +238,7 @@ FeedRecord parse_feed_line(const std::string& line) {
 std::optional<RejectedRecord> outside_window(const FeedRecord& r, Millis now, const RecordWindow& w) {
   auto t = record_time(r);
   if (!t) return std::nullopt;
-  const char* field = std::holds_alternative<OrderRecord>(r) ? "placed_at" : "at";
+  const char* field = std::holds_alternative<OrderRecord>(r) ? "placed_at" : "at";  // status, remind
   std::string shop = std::visit([](const auto& x) { return x.shop; }, r);
   std::string id = std::visit([](const auto& x) { return x.order_id; }, r);
   if (*t < now - w.max_age)
@@ -244,6 +254,7 @@ std::optional<RejectedRecord> outside_window(const FeedRecord& r, Millis now, co
 std::optional<Millis> record_time(const FeedRecord& r) {
   if (auto* o = std::get_if<OrderRecord>(&r)) return o->placed_at;
   if (auto* s = std::get_if<StatusRecord>(&r)) return s->at;
+  if (auto* m = std::get_if<RemindRecord>(&r)) return m->at;
   return std::nullopt;
 }
 

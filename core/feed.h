@@ -31,16 +31,26 @@ struct StatusRecord {
   Millis at = 0;
 };
 
+// A reminder asked for by hand (`nudgectl remind`): sent through every check an
+// automatic step gets, as step `manual`, with `actor` (the Unix user who asked) in
+// the audit. `channel`/`tmpl` empty: the order's campaign's first step's.
+struct RemindRecord {
+  std::string shop, order_id;
+  std::string channel, tmpl;
+  std::string actor;
+  Millis at = 0;  // when it was asked
+};
+
 struct RejectedRecord {
   std::string shop, order_id;  // as far as they could be read
   std::string reason;          // "missing field 'buyer_id'", ...
 };
 
-using FeedRecord = std::variant<OrderRecord, StatusRecord, RejectedRecord>;
+using FeedRecord = std::variant<OrderRecord, StatusRecord, RemindRecord, RejectedRecord>;
 
 FeedRecord parse_feed_line(const std::string& line);
 
-// The instant a record describes: placed_at for orders, at for status records.
+// The instant a record describes: placed_at for orders, at for status and remind records.
 std::optional<Millis> record_time(const FeedRecord& r);
 
 // How far back and ahead of now a record's time may be (the policy's `records`).

@@ -240,40 +240,83 @@ void parse_settings(Checker& c, const YAML::Node& node, const std::string& where
   }
 }
 
-void parse_source(Checker& c, const YAML::Node& n, Policy& p) {
+// One source, `where` naming it in errors ("source", "sources[2]").
+bool parse_source(Checker& c, const YAML::Node& n, const std::string& where, const std::string& base_dir,
+                  SourceConf& out) {
   std::set<std::string> allowed = {"type", "every"};
   std::string type = "inbox";
   if (n.IsMap() && n["type"]) {
-    if (auto t = c.scalar(n["type"], "source.type")) type = *t;
+    if (auto t = c.scalar(n["type"], where + ".type")) type = *t;
   }
   auto it = kSourceKeys.find(type);
   if (it == kSourceKeys.end()) {
-    c.error(n["type"], "source.type must be one of inbox, http, aliexpress, not '" + type + "'");
-    return;
+    c.error(n["type"], where + ".type must be one of inbox, http, aliexpress, not '" + type + "'");
+    return false;
   }
   allowed.insert(it->second.begin(), it->second.end());
-  if (!c.keys(n, "source", allowed)) return;
-  p.source.type = type;
+  if (!c.keys(n, where, allowed)) return false;
+  out.type = type;
+  out.name = type;
   if (n["every"]) {
-    if (auto d = c.duration(n["every"], "source.every")) {
+    if (auto d = c.duration(n["every"], where + ".every")) {
       if (*d < kSecond)
-        c.error(n["every"], "source.every must be at least 1s");
+        c.error(n["every"], where + ".every must be at least 1s");
       else
-        p.source.every = *d;
+        out.every = *d;
     }
   }
-  parse_settings(c, n, "source", {"type", "every"}, p.base_dir, p.source.settings);
+  parse_settings(c, n, where, {"type", "every"}, base_dir, out.settings);
   for (const char* req : {"url"}) {
-    if (type == "http" && !n[req]) c.error(n, std::string("source of type http needs '") + req + "'");
+    if (type == "http" && !n[req]) c.error(n, where + " of type http needs '" + req + "'");
   }
   if (type == "aliexpress") {
     for (const char* req : {"app_key", "app_secret_file", "session_file"})
-      if (!n[req]) c.error(n, std::string("source of type aliexpress needs '") + req + "'");
+      if (!n[req]) c.error(n, where + " of type aliexpress needs '" + req + "'");
+    out.shop = out.get("shop", out.get("app_key"));
   }
   if (n["page_size"]) {
     long max = type == "aliexpress" ? 50 : 10000;
-    c.integer(n["page_size"], "source.page_size", 1, max);
+    c.integer(n["page_size"], where + ".page_size", 1, max);
   }
+  return true;
+}
+
+// `source:` (one) or `sources:` (a list: several aliexpress stores, each with its own
+// shop, credentials and cursor; at most one inbox and one http source beside them).
+void parse_sources(Checker& c, const YAML::Node& root, Policy& p) {
+  if (root["source"] && root["sources"]) {
+    c.error(root["sources"], "the policy has both 'source' and 'sources'; keep one (sources: a list of sources)");
+    return;
+  }
+  if (root["source"]) {
+    SourceConf s;
+    if (parse_source(c, root["source"], "source", p.base_dir, s)) p.sources = {s};
+  } else if (root["sources"]) {
+    const auto& list = root["sources"];
+    if (!list.IsSequence() || list.size() == 0) {
+      c.error(list, "sources must be a list of at least one source, each like a 'source' (type, every, ...)");
+      return;
+    }
+    std::map<std::string, int> names;  // name -> 1-based index
+    for (size_t i = 0; i < list.size(); ++i) {
+      std::string where = "sources[" + std::to_string(i + 1) + "]";
+      SourceConf s;
+      if (!parse_source(c, list[i], where, p.base_dir, s)) continue;
+      if (s.type == "aliexpress") s.name = "aliexpress:" + s.shop;
+      if (auto seen = names.find(s.name); seen != names.end()) {
+        c.error(list[i], s.type == "aliexpress"
+                             ? where + " is a second aliexpress source for shop '" + s.shop + "' (" + "sources[" +
+                                   std::to_string(seen->second) + "]); give each store its own 'shop'"
+                             : where + " is a second " + s.type + " source (sources[" +
+                                   std::to_string(seen->second) + "]); only aliexpress sources may repeat, one per shop");
+        continue;
+      }
+      names[s.name] = static_cast<int>(i + 1);
+      p.sources.push_back(std::move(s));
+    }
+  }
+  if (p.sources.empty()) p.sources.push_back(SourceConf{});
+  p.source = p.sources.front();
 }
 
 void parse_payment(Checker& c, const YAML::Node& n, Policy& p) {
@@ -439,7 +482,7 @@ void parse_campaigns(Checker& c, const YAML::Node& n, Policy& p) {
 void parse_limits(Checker& c, const YAML::Node& n, Policy& p) {
   auto& l = p.limits;
   if (!c.keys(n, "limits", {"per_order", "per_buyer", "skip_if_paid_within", "quiet_hours", "when_limited", "merge",
-                            "misfire_grace"}))
+                            "misfire_grace", "scope"}))
     return;
   if (n["per_order"])
     if (auto v = c.integer(n["per_order"], "limits.per_order", 1, 1000)) l.per_order = static_cast<int>(*v);
@@ -498,6 +541,16 @@ void parse_limits(Checker& c, const YAML::Node& n, Policy& p) {
       if (ok) l.quiet_hours = qh;
     }
   }
+  if (n["scope"])
+    if (auto s = c.scalar(n["scope"], "limits.scope")) {
+      if (*s == "shop")
+        l.scope = CapScope::kShop;
+      else if (*s == "seller")
+        l.scope = CapScope::kSeller;
+      else
+        c.error(n["scope"], "limits.scope must be shop (caps per shop) or seller (across this instance's shops), not '" +
+                                *s + "'");
+    }
   if (n["when_limited"])
     if (auto s = c.scalar(n["when_limited"], "limits.when_limited")) {
       if (*s == "defer")
@@ -613,11 +666,17 @@ void parse_channels(Checker& c, const YAML::Node& n, Policy& p) {
     if (ch.type == "sendmail" && !cn["from"]) c.error(cn, where + " (sendmail) needs 'from'");
     if (ch.type == "aliexpress") {
       bool names_any = cn["app_key"] || cn["app_secret_file"] || cn["session_file"];
-      if (!names_any && p.source.type == "aliexpress") {
+      const SourceConf* ali = nullptr;  // the first aliexpress source
+      for (const auto& src : p.sources)
+        if (!ali && src.type == "aliexpress") ali = &src;
+      if (!names_any && ali) {
+        // Each message goes with its shop's source's credentials (daemon/channel.cpp);
+        // the first source's are kept here for tools that need one set.
         for (const auto& k : kIopCredentials)
-          if (auto v = p.source.settings.find(k); v != p.source.settings.end() && !ch.settings.count(k))
+          if (auto v = ali->settings.find(k); v != ali->settings.end() && !ch.settings.count(k))
             ch.settings[k] = v->second;
-        ch.settings["shop"] = p.source.get("shop", p.source.get("app_key"));
+        ch.settings["shop"] = ali->shop;
+        ch.uses_source_credentials = true;
       } else if (!names_any) {
         c.error(cn, where + " (aliexpress) names no app_key, app_secret_file and session_file, and the policy has "
                             "no aliexpress source to take them from");
@@ -718,7 +777,7 @@ PolicyResult parse_policy(const std::string& text, const std::string& path) {
     return result;
   }
   try {
-    c.keys(root, "the policy", {"version", "store", "audit_log", "source", "payment", "campaigns", "limits", "zones",
+    c.keys(root, "the policy", {"version", "store", "audit_log", "source", "sources", "payment", "campaigns", "limits", "zones",
                                 "languages", "channels", "templates", "safety", "metrics", "records", "retention",
                                 "experiment"});
     if (!root["version"]) {
@@ -732,7 +791,7 @@ PolicyResult parse_policy(const std::string& text, const std::string& path) {
       if (auto s = c.scalar(root["store"], "store")) p->store = absolute_in(p->base_dir, *s);
     if (root["audit_log"])
       if (auto s = c.scalar(root["audit_log"], "audit_log")) p->audit_log = absolute_in(p->base_dir, *s);
-    if (root["source"]) parse_source(c, root["source"], *p);
+    parse_sources(c, root, *p);
     if (root["payment"]) parse_payment(c, root["payment"], *p);
     if (root["records"]) {
       const auto& r = root["records"];

@@ -64,6 +64,10 @@ struct QuietHours {
 
 enum class WhenLimited { kDefer, kSkip };
 
+// Whose reminders the per-buyer rules count: the buyer's in this order's shop, or
+// the buyer's in every shop of this instance (one seller, several stores).
+enum class CapScope { kShop, kSeller };
+
 struct Limits {
   int per_order = 2;
   std::vector<Window> per_buyer;
@@ -72,6 +76,8 @@ struct Limits {
   WhenLimited when_limited = WhenLimited::kDefer;
   bool merge = true;
   Millis misfire_grace = 6 * kHour;
+  // kSeller: per_buyer windows, opt-outs and skip_if_paid_within count across shops.
+  CapScope scope = CapScope::kShop;
 };
 
 // How long finished orders and audit rows are kept in the store (core/retention.h).
@@ -98,11 +104,19 @@ struct ChannelConf {
   // Paths (dir, ca_file) are absolute; *_file secrets are kept as written and
   // resolved at use (see resolve_secret_path).
   std::map<std::string, std::string> settings;
+  // aliexpress: names no credentials of its own, so it sends each message with the
+  // credentials of the aliexpress source of the message's shop.
+  bool uses_source_credentials = false;
   std::string get(const std::string& key, const std::string& fallback = "") const;
 };
 
 struct SourceConf {
   std::string type = "inbox";  // inbox | http | aliexpress
+  // Its key in the store's source_state (cursor, last poll) and its label in status
+  // and metrics: the type for the singular `source:`; in a `sources:` list,
+  // "aliexpress:<shop>" for aliexpress sources, the type for the others.
+  std::string name = "inbox";
+  std::string shop;  // aliexpress: the shop its records carry (`shop`, else the app key)
   Millis every = 30 * kSecond;
   std::map<std::string, std::string> settings;  // gateway, url, token_file, ...
   std::string get(const std::string& key, const std::string& fallback = "") const;
@@ -150,7 +164,8 @@ struct Policy {
   int version = 1;
   std::string store;
   std::string audit_log;
-  SourceConf source;
+  SourceConf source;                // the first of `sources`
+  std::vector<SourceConf> sources;  // `source:` or `sources:`; at least one
   Payment payment;
   RecordWindow records;  // how old or how far ahead a record's time may be
   Retention retention;

@@ -124,6 +124,15 @@ END;
     R"sql(
 CREATE INDEX orders_placed ON orders(placed_at, shop, order_id);
 )sql",
+    // 7: manual reminders (`nudgectl remind`): a schedule row with step 'manual' keeps
+    //    the channel and template asked for and the Unix user who asked; and the
+    //    ledger by buyer alone, for caps counted across a seller's shops (limits.scope).
+    R"sql(
+ALTER TABLE schedule ADD COLUMN manual_channel TEXT;
+ALTER TABLE schedule ADD COLUMN manual_template TEXT;
+ALTER TABLE schedule ADD COLUMN actor TEXT;
+CREATE INDEX ledger_buyer ON ledger(buyer_id, at) WHERE released = 0;
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == Store::kSchemaVersion);
 

@@ -56,7 +56,19 @@ void AliexpressChannel::send(const SendJob& job, SendDone done) {
     done(Outcome::kPermanent, "a reminder without an order");
     return;
   }
-  auto a = std::make_shared<Attempt>(Attempt{&io_, conf_, store_, card_, order_news_, job, std::move(done)});
+  const IopConf* conf = &conf_;
+  if (!by_shop_.empty()) {
+    auto it = by_shop_.find(job.shop);
+    if (it != by_shop_.end())
+      conf = &it->second;
+    else if (by_shop_.size() == 1)
+      conf = &by_shop_.begin()->second;
+    else {
+      done(Outcome::kPermanent, "no aliexpress source for shop '" + job.shop + "': its credentials are unknown");
+      return;
+    }
+  }
+  auto a = std::make_shared<Attempt>(Attempt{&io_, *conf, store_, card_, order_news_, job, std::move(done)});
   if (verify_)
     verify(std::move(a), 0);
   else

@@ -6,6 +6,9 @@
 // no longer awaiting payment are reported as news (`order_news`, which the service
 // ingests) and the send ends kCancelled, so the engine cancels their steps and
 // schedules the rest of a merged message again, to be re-rendered without them.
+// With several stores (policy `sources`), each message goes with the credentials of
+// its own shop's source (`by_shop`); a message is one shop's (the engine claims per
+// shop and buyer), so no call mixes two shops' credentials.
 // Use only from the io_context thread.
 #pragma once
 
@@ -17,10 +20,13 @@ namespace nudge {
 
 class AliexpressChannel final : public Channel {
  public:
+  // `by_shop` empty: `conf` for every message (the channel's own credentials). Else
+  // the message's shop's; with one source only, that source's for any shop.
   AliexpressChannel(boost::asio::io_context& io, IopConf conf, Store* store, bool card, bool verify_before_send,
-                    OrderNews order_news)
+                    OrderNews order_news, std::map<std::string, IopConf> by_shop = {})
       : io_(io),
         conf_(std::move(conf)),
+        by_shop_(std::move(by_shop)),
         store_(store),
         card_(card),
         verify_(verify_before_send),
@@ -41,6 +47,7 @@ class AliexpressChannel final : public Channel {
 
   boost::asio::io_context& io_;
   IopConf conf_;
+  std::map<std::string, IopConf> by_shop_;
   Store* store_;
   bool card_;
   bool verify_;

@@ -26,7 +26,8 @@ constexpr Millis kRefreshAhead = 24 * kHour;        // refresh a token that expi
 constexpr Millis kRefreshRetryEvery = 60 * kSecond;  // after a failed refresh, try again at most this often
 
 // One per shop for the life of the process: the source and the channel of a shop,
-// and the policies before and after a reload, see the same token.
+// and the policies before and after a reload, see the same token. Keyed by app key
+// and shop: two stores (policy `sources`) on different apps never share an entry.
 std::map<std::string, std::shared_ptr<IopAuth>>& auth_registry() {
   static std::map<std::string, std::shared_ptr<IopAuth>> r;
   return r;
@@ -181,8 +182,8 @@ void set_refresh_hook(RefreshHook hook) { refresh_hook() = std::move(hook); }
 
 std::map<std::string, Millis> token_expiries() {
   std::map<std::string, Millis> out;
-  for (const auto& [shop, auth] : auth_registry())
-    if (auth && auth->tokens.expires_at) out[shop] = *auth->tokens.expires_at;
+  for (const auto& [key, auth] : auth_registry())
+    if (auth && auth->tokens.expires_at) out[auth->shop] = *auth->tokens.expires_at;
   return out;
 }
 
@@ -277,7 +278,7 @@ bool load_iop_conf(const Policy& policy, const std::map<std::string, std::string
 
   Millis now = SystemClock().now();
   std::string sha = sha256_hex(session + "\n" + refresh_token);
-  auto& slot = auth_registry()[shop];
+  auto& slot = auth_registry()[conf.app_key + "\n" + shop];
   if (!slot || slot->session_sha != sha) {
     auto auth = std::make_shared<IopAuth>();
     auth->shop = shop;

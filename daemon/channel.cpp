@@ -195,8 +195,22 @@ std::unique_ptr<Channel> make_channel(const ChannelConf& conf, ChannelContext& c
       return nullptr;
     }
     std::string verify = conf.get("verify_before_send", "false");
+    // Without credentials of its own: each shop's source's (one IOP token per shop).
+    std::map<std::string, IopConf> by_shop;
+    if (conf.uses_source_credentials)
+      for (const auto& src : ctx.policy.sources) {
+        if (src.type != "aliexpress") continue;
+        IopConf shop_conf;
+        if (!load_iop_conf(ctx.policy, src.settings, ctx.credentials_dir, src.shop, shop_conf, error)) {
+          error = "channel '" + conf.name + "' (credentials of " + src.name + "): " + error;
+          return nullptr;
+        }
+        shop_conf.timeout = conf.timeout;
+        by_shop[src.shop] = std::move(shop_conf);
+      }
     return std::make_unique<AliexpressChannel>(ctx.io, std::move(iop), ctx.store, message == "card",
-                                               verify == "true" || verify == "yes", ctx.order_news);
+                                               verify == "true" || verify == "yes", ctx.order_news,
+                                               std::move(by_shop));
   }
   error = "channel '" + conf.name + "': type '" + conf.type + "' is not available in this build yet";
   return nullptr;

@@ -50,26 +50,35 @@ void print_status(Store& store, const Policy& policy, Millis now, bool json, std
     while (q.executeStep()) today[q.getColumn(0).getString()] = q.getColumn(1).getInt64();
   }
   Millis next_due = count(store, "SELECT COALESCE(MIN(due_at), 0) FROM schedule WHERE state='scheduled'");
-  Millis last_poll = 0, last_ok = 0;
-  std::string last_error, cursor;
-  {
+  // Each source of the policy (`sources`), as nudged last recorded it; the first one
+  // also fills the top-level fields, as when a policy had one source.
+  struct SourceInfo {
+    const SourceConf* conf;
+    Millis last_poll = 0, last_ok = 0;
+    std::string last_error, cursor;
+    std::optional<Millis> token_expiry;  // the marketplace token, as nudged keeps it beside the store
+  };
+  std::vector<SourceInfo> sources;
+  for (const auto& sc : policy.sources) {
+    SourceInfo si{&sc};
     SQLite::Statement q(store.db(),
                         "SELECT COALESCE(last_poll_at,0), COALESCE(last_ok_at,0), COALESCE(last_error,''), "
                         "COALESCE(cursor,'') FROM source_state WHERE source=?");
-    q.bind(1, policy.source.type);
+    q.bind(1, sc.name);
     if (q.executeStep()) {
-      last_poll = q.getColumn(0).getInt64();
-      last_ok = q.getColumn(1).getInt64();
-      last_error = q.getColumn(2).getString();
-      cursor = q.getColumn(3).getString();
+      si.last_poll = q.getColumn(0).getInt64();
+      si.last_ok = q.getColumn(1).getInt64();
+      si.last_error = q.getColumn(2).getString();
+      si.cursor = q.getColumn(3).getString();
     }
+    if (sc.type == "aliexpress") si.token_expiry = token_expiry_in(token_state_file(policy, sc.shop));
+    sources.push_back(std::move(si));
   }
+  const SourceInfo& first = sources.front();
+  Millis last_poll = first.last_poll, last_ok = first.last_ok;
+  std::string last_error = first.last_error;
   Millis last_event = count(store, "SELECT COALESCE(MAX(ts), 0) FROM audit");
-  // The marketplace token's expiry, as nudged keeps it beside the store.
-  std::optional<Millis> token_expiry;
-  if (policy.source.type == "aliexpress")
-    token_expiry = token_expiry_in(
-        token_state_file(policy, policy.source.get("shop", policy.source.get("app_key"))));
+  std::optional<Millis> token_expiry = first.token_expiry;
   auto t = [&](const char* e) { return today.count(e) ? today[e] : 0; };
   if (json) {
     nlohmann::ordered_json j{{"pending", pending},
@@ -88,6 +97,15 @@ void print_status(Store& store, const Policy& policy, Millis now, bool json, std
                                                             : nlohmann::json()},
                              {"last_event", last_event ? nlohmann::json(format_instant(last_event)) : nlohmann::json()},
                              {"store", policy.store}};
+    auto when = [](Millis t) { return t ? nlohmann::json(format_instant(t)) : nlohmann::json(); };
+    j["sources"] = nlohmann::json::array();
+    for (const auto& si : sources)
+      j["sources"].push_back(nlohmann::ordered_json{
+          {"source", si.conf->name}, {"type", si.conf->type},
+          {"shop", si.conf->shop.empty() ? nlohmann::json() : nlohmann::json(si.conf->shop)},
+          {"last_poll", when(si.last_poll)}, {"last_poll_ok", when(si.last_ok)},
+          {"last_poll_error", si.last_error.empty() ? nlohmann::json() : nlohmann::json(si.last_error)},
+          {"token_expires", si.token_expiry ? when(*si.token_expiry) : nlohmann::json()}});
     out << j.dump(2) << "\n";
     return;
   }
@@ -97,17 +115,22 @@ void print_status(Store& store, const Policy& policy, Millis now, bool json, std
       << "  in flight        " << sending << " sending or waiting to retry, " << in_doubt << " in doubt\n"
       << "  today (UTC)      sent " << t("sent") << ", deferred " << t("deferred") << ", skipped " << t("skipped")
       << ", cancelled " << t("cancelled") << ", failed " << t("failed") << "\n"
-      << "  source           " << policy.source.type << ", last poll " << ago(now, last_poll);
-  if (!last_error.empty())
-    out << ", FAILED: " << last_error << " (last good poll " << ago(now, last_ok) << ")";
-  if (token_expiry) {
-    out << "\n  access token     expires " << format_instant(*token_expiry);
-    if (*token_expiry <= now)
-      out << " — EXPIRED: polls and sends fail until the seller authorises the app again";
-    else if (*token_expiry - now < 7 * kDay)
-      out << " — WARNING: within a week (nudged refreshes it a day ahead when it has a refresh token)";
+      ;
+  for (const auto& si : sources) {
+    out << "  source           " << si.conf->name << ", last poll " << ago(now, si.last_poll);
+    if (!si.last_error.empty())
+      out << ", FAILED: " << si.last_error << " (last good poll " << ago(now, si.last_ok) << ")";
+    if (si.token_expiry) {
+      out << "\n  access token     " << (sources.size() > 1 ? "of " + si.conf->shop + " " : "") << "expires "
+          << format_instant(*si.token_expiry);
+      if (*si.token_expiry <= now)
+        out << " — EXPIRED: polls and sends fail until the seller authorises the app again";
+      else if (*si.token_expiry - now < 7 * kDay)
+        out << " — WARNING: within a week (nudged refreshes it a day ahead when it has a refresh token)";
+    }
+    out << "\n";
   }
-  out << "\n  last audit event " << ago(now, last_event) << "\n";
+  out << "  last audit event " << ago(now, last_event) << "\n";
 }
 
 bool print_buyer(Store& store, const Policy& policy, const std::string& buyer, const std::string& shop, bool json,
@@ -274,6 +297,7 @@ std::string describe_audit_line(const std::string& json_line) {
   if (!str("due").empty()) out << "  until " << str("due");
   if (j.contains("send_id") && j["send_id"].is_number()) out << "  send " << j["send_id"].get<std::int64_t>();
   if (!str("detail").empty()) out << "  — " << str("detail");
+  if (!str("actor").empty()) out << "  asked by " << str("actor");
   return out.str();
 }
 

@@ -218,6 +218,9 @@ bool Metrics::apply(const Policy& policy, std::string& error) {
   std::vector<std::string> names;
   for (const auto& [name, conf] : policy.channels) names.push_back(name);
   add_channels(names);
+  // Each source's polls from 0, so that one that never succeeds shows (and alerts).
+  for (const auto& src : policy.sources)
+    for (const char* result : {"ok", "failed"}) source_polls_.try_emplace({src.name, src.shop, result}, 0);
   return listen(policy.metrics_port, error);
 }
 
@@ -314,6 +317,8 @@ std::string Metrics::render() {
          "The amount of the orders paid after a reminder, by currency (in the currency's units).");
   for (const auto& [cur, m] : recovered_)
     out += "nudge_recovered_amount_total{currency=\"" + escape_label(cur) + "\"} " + format_money(m) + "\n";
+  family(out, "nudge_source_polls_total", "counter", "Polls of each order source (policy sources), by result.");
+  counter_samples(out, "nudge_source_polls_total", {"source", "shop", "result"}, source_polls_);
 
   family(out, "nudge_send_latency_seconds", "histogram", "Time from a send's claim to its outcome.");
   for (size_t i = 0; i < std::size(kLatencyBounds); ++i)
@@ -337,6 +342,11 @@ std::string Metrics::render() {
   if (gauges_ok) out += "nudge_due_backlog " + std::to_string(g.due_backlog) + "\n";
   family(out, "nudge_last_poll_age_seconds", "gauge", "Seconds since the source was last polled.");
   if (gauges_ok && g.last_poll_age_seconds) out += "nudge_last_poll_age_seconds " + number(*g.last_poll_age_seconds) + "\n";
+  family(out, "nudge_source_last_poll_age_seconds", "gauge", "Seconds since each order source was last polled.");
+  if (gauges_ok)
+    for (const auto& [key, age] : g.source_poll_age_seconds)
+      out += "nudge_source_last_poll_age_seconds{source=\"" + escape_label(key.first) + "\",shop=\"" +
+             escape_label(key.second) + "\"} " + number(age) + "\n";
   family(out, "nudge_token_expiry_timestamp_seconds", "gauge",
          "When the marketplace access token of each shop expires (Unix time).");
   if (gauges_ok)

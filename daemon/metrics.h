@@ -28,6 +28,8 @@ class Metrics {
     std::int64_t due_backlog = 0;                   // ... of which already due
     std::optional<double> last_poll_age_seconds;    // nullopt: no poll yet
     std::map<std::string, double> token_expiry_seconds;  // shop -> Unix seconds (AliExpress tokens)
+    // Each source (its name, its shop or ""): seconds since its last poll.
+    std::map<std::pair<std::string, std::string>, double> source_poll_age_seconds;
   };
   using GaugeSource = std::function<Gauges()>;
 
@@ -38,7 +40,11 @@ class Metrics {
   void observe(std::string_view audit_line);
   void store_fault() { ++store_faults_; }
   // One poll of the source ended: a page stored (ok) or an error (failed).
-  void poll(bool ok) { ++polls_[{ok ? "ok" : "failed"}]; }
+  // `source`/`shop` name the source (policy `sources`), for the per-source family.
+  void poll(bool ok, const std::string& source = "", const std::string& shop = "") {
+    ++polls_[{ok ? "ok" : "failed"}];
+    if (!source.empty()) ++source_polls_[{source, shop, ok ? "ok" : "failed"}];
+  }
   // Channels named in the policy, so that their counters show 0 before the first send.
   void add_channels(const std::vector<std::string>& channels);
 
@@ -72,6 +78,7 @@ class Metrics {
   std::map<Labels, std::uint64_t> polls_ = {{{"ok"}, 0}, {{"failed"}, 0}};  // {result}, both from 0
   std::map<Labels, std::uint64_t> paid_after_;        // {campaign, step}: paid_after_reminder lines
   std::map<std::string, std::int64_t> recovered_;     // currency -> amount in 1/10,000 (core/report.h Money)
+  std::map<Labels, std::uint64_t> source_polls_;                             // {source, shop, result}
 
   // Send latency: from a send's `sending` line to its outcome line (audit timestamps).
   std::map<std::int64_t, std::int64_t> sending_at_ms_;  // send_id -> ts

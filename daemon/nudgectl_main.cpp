@@ -28,6 +28,7 @@
 #include "daemon/backup.h"
 #include "daemon/inspect.h"
 #include "daemon/report_view.h"
+#include "daemon/remind.h"
 #include "daemon/service.h"
 #include "daemon/source_check.h"
 
@@ -79,6 +80,11 @@ void usage(std::ostream& out) {
          "                                  expiry, the clock skew; exit 0 works, 77 refused, 69 unreachable\n"
          "  buyer ID [--shop S]             a buyer's reminders (the ledger) and open steps, in the buyer's time\n"
          "  order ID [--shop S]             an order, its steps and its audit history\n"
+         "  remind ORDER|--feed FILE --shop S [--channel C] [--template T] [--wait D]\n"
+         "                                  a manual reminder (step manual, you as actor) through every check of an\n"
+         "                                  automatic one; waits up to D (default 30s or more, 0: not) for nudged's\n"
+         "                                  decision: sent, deferred (quiet hours, caps) or refused; exit 1 refused,\n"
+         "                                  75 no answer\n"
          "options:\n"
          "  --config FILE                   the policy (default /etc/nudge/nudge.yaml)\n"
          "  --json                          machine-readable output\n";
@@ -577,6 +583,46 @@ int cmd_backup(const Args& a) {
   return 0;
 }
 
+int cmd_remind(const Args& a) {
+  RemindRequest req;
+  req.shop = a.opt("--shop");
+  req.channel = a.opt("--channel");
+  req.tmpl = a.opt("--template");
+  req.json = a.json;
+  req.actor = unix_actor();
+  if (a.words.size() >= 2) req.orders.assign(a.words.begin() + 1, a.words.end());
+  if (!a.opt("--feed").empty()) {
+    std::ifstream in(a.opt("--feed"));
+    if (!in) {
+      std::cerr << "nudgectl: cannot read " << a.opt("--feed") << "\n";
+      return kExitNoInput;
+    }
+    std::string line;
+    while (std::getline(in, line)) {
+      auto b = line.find_first_not_of(" \t\r"), e = line.find_last_not_of(" \t\r");
+      if (b != std::string::npos && line[b] != '#') req.orders.push_back(line.substr(b, e - b + 1));
+    }
+  }
+  if (req.orders.empty() || req.shop.empty()) {
+    std::cerr << "nudgectl remind: use 'nudgectl remind ORDER --shop S [--channel C] [--template T]' or "
+                 "'nudgectl remind --feed FILE --shop S' (one order per line)\n";
+    return kExitUsage;
+  }
+  auto policy = policy_or_exit(a.config);
+  // nudged reads the inbox every 2 s, or every `every` of the policy's inbox source.
+  for (const auto& s : policy->sources)
+    if (s.type == "inbox") req.wait = std::max(req.wait, s.every + 15 * kSecond);
+  if (!a.opt("--wait").empty()) {
+    auto w = parse_duration(a.opt("--wait"));
+    if (!w) {
+      std::cerr << "nudgectl remind: --wait must be a duration like 30s or 0s, not '" << a.opt("--wait") << "'\n";
+      return kExitUsage;
+    }
+    req.wait = *w;
+  }
+  return remind_orders(*policy, req, std::cout, std::cerr);
+}
+
 int cmd_source(const Args& a) {
   if (a.words.size() != 2 || a.words[1] != "check") {
     std::cerr << "nudgectl: unknown source command\n";
@@ -585,7 +631,16 @@ int cmd_source(const Args& a) {
   }
   auto policy = policy_or_exit(a.config);
   const char* creds = std::getenv("CREDENTIALS_DIRECTORY");
-  return check_source(*policy, creds ? creds : "", std::cout);
+  // Each source of `sources` in turn; the first failure's status is the answer.
+  int rc = 0;
+  for (const auto& src : policy->sources) {
+    Policy one = *policy;
+    one.source = src;
+    if (policy->sources.size() > 1) std::cout << "== " << src.name << "\n";
+    int r = check_source(one, creds ? creds : "", std::cout);
+    if (rc == 0) rc = r;
+  }
+  return rc;
 }
 
 }  // namespace
@@ -594,8 +649,9 @@ int cmd_source(const Args& a) {
 int main(int argc, char** argv) {
   using namespace nudge;
   Args a;
-  static const std::vector<std::string> kValued = {"--shop", "--orders", "--until", "--since", "--policy", "-n",
-                                                    "--by",   "--html",   "--store"};
+  static const std::vector<std::string> kValued = {"--shop", "--orders",   "--until", "--since", "--policy", "-n",
+                                                    "--by",   "--html",     "--store", "--channel", "--template",
+                                                    "--feed", "--wait"};
   for (int i = 1; i < argc; ++i) {
     std::string s = argv[i];
     if (s == "--config" && i + 1 < argc) {
@@ -636,6 +692,7 @@ int main(int argc, char** argv) {
     if (cmd == "source") return cmd_source(a);
     if (cmd == "backup") return cmd_backup(a);
     if (cmd == "buyer" || cmd == "order") return cmd_buyer_or_order(a);
+    if (cmd == "remind") return cmd_remind(a);
   } catch (const std::exception& e) {
     std::cerr << "nudgectl: " << e.what() << "\n";
     return kExitSoftware;

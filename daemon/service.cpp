@@ -74,7 +74,6 @@ std::string join_errors(const std::vector<PolicyError>& errors) {
 Service::Service(Options options)
     : options_(std::move(options)),
       signals_(io_),
-      poll_timer_(io_),
       wake_timer_(io_),
       exit_timer_(io_),
       checkpoint_timer_(io_),
@@ -83,11 +82,32 @@ Service::Service(Options options)
 
 Service::~Service() { workers_.join(); }
 
-bool Service::build_io(const Policy& policy, std::unique_ptr<Source>& source,
+// The inbox beside sources that have none: `nudgectl remind` and `orders import` write
+// there. It is read every kImplicitInboxEvery, so a manual reminder goes out promptly.
+constexpr Millis kImplicitInboxEvery = 2 * kSecond;
+
+bool Service::build_io(const Policy& policy, std::vector<std::unique_ptr<Feed>>& feeds,
                        std::map<std::string, std::shared_ptr<Channel>>& channels, std::string& error) {
   SourceContext sctx{io_, workers_, policy, *store_, options_.credentials_dir};
-  source = make_source(policy.source, sctx, error);
-  if (!source) return false;
+  std::vector<SourceConf> confs = policy.sources;
+  bool has_inbox = std::any_of(confs.begin(), confs.end(), [](const SourceConf& c) { return c.type == "inbox"; });
+  if (!has_inbox) {
+    SourceConf inbox;
+    inbox.every = kImplicitInboxEvery;
+    confs.push_back(inbox);
+  }
+  for (size_t i = 0; i < confs.size(); ++i) {
+    auto f = std::make_unique<Feed>();
+    f->conf = confs[i];
+    f->implicit = i >= policy.sources.size();
+    f->source = make_source(f->conf, sctx, error);
+    if (!f->source) {
+      if (policy.sources.size() > 1) error = f->conf.name + ": " + error;
+      return false;
+    }
+    f->timer = std::make_unique<boost::asio::steady_timer>(io_);
+    feeds.push_back(std::move(f));
+  }
   ChannelContext cctx{io_, workers_, policy, options_.credentials_dir, store_.get()};
   cctx.order_news = [this](std::vector<FeedRecord> records) { on_order_news(records); };
   for (const auto& [name, conf] : policy.channels) {
@@ -112,7 +132,7 @@ bool Service::setup(std::shared_ptr<const Policy> policy, std::string& error) {
   metrics_ = std::make_unique<Metrics>(io_, [this] { return read_gauges(); });
   mirror_->set_observer([this](std::string_view line) { metrics_->observe(line); });
   set_refresh_hook([this](const IopAuth& auth, bool ok, const std::string& error) { on_token_refresh(auth, ok, error); });
-  if (!build_io(*policy_, source_, channels_, error)) {
+  if (!build_io(*policy_, feeds_, channels_, error)) {
     setup_exit_ = kExitConfig;  // a missing secret or a bad URL is the policy's to fix
     return false;
   }
@@ -120,13 +140,7 @@ bool Service::setup(std::shared_ptr<const Policy> policy, std::string& error) {
   engine_ = std::make_unique<Engine>(*store_, policy_, clock_);
   try {
     engine_->start(kVersion);
-    auto& q = store_->stmt("SELECT cursor, last_poll_at FROM source_state WHERE source=?");
-    q.bind(1, policy_->source.type);
-    if (q.executeStep()) {
-      if (!q.getColumn(0).isNull()) cursor_ = q.getColumn(0).getString();
-      last_poll_ = q.getColumn(1).isNull() ? 0 : q.getColumn(1).getInt64();
-    }
-    q.reset();
+    for (auto& f : feeds_) load_feed_state(*f, *policy_);
   } catch (const std::exception& e) {
     error = std::string("cannot start on the store ") + policy_->store + ": " + e.what();
     return false;
@@ -166,7 +180,7 @@ int Service::run() {
   log_info("nudged " + std::string(kVersion) + " started: policy " + policy_->path + ", store " + policy_->store +
            ", audit " + policy_->audit_log + ", " + std::to_string(c.scheduled) + " steps pending");
   wait_signal();
-  schedule_poll(0);
+  for (auto& f : feeds_) schedule_poll(*f, 0);
   schedule_prune(kSecond);
   arm_wake();
   schedule_checkpoint();
@@ -224,7 +238,7 @@ void Service::begin_shutdown() {
   notifier_.stopping();
   metrics_->close();
   signals_.cancel();
-  poll_timer_.cancel();
+  for (auto& f : feeds_) f->timer->cancel();
   wake_timer_.cancel();
   checkpoint_timer_.cancel();
   status_timer_.cancel();
@@ -252,22 +266,34 @@ void Service::reload() {
   } else {
     for (const auto& w : loaded.warnings) log_warn(w.to_string());
   }
-  std::unique_ptr<Source> source;
+  std::vector<std::unique_ptr<Feed>> feeds;
   std::map<std::string, std::shared_ptr<Channel>> channels;
-  if (error.empty() && !build_io(*loaded.policy, source, channels, error)) {
+  if (error.empty() && !build_io(*loaded.policy, feeds, channels, error)) {
   }
   try {
     if (!error.empty()) {
       log_error("the new policy was rejected; keeping the old one:\n" + error);
       engine_->audit_policy_rejected(error);
     } else {
-      bool source_changed = loaded.policy->source.type != policy_->source.type;
       int replanned = engine_->reload(loaded.policy);
       policy_ = loaded.policy;
-      source_ = std::move(source);
+      // A source kept (by name) keeps its cursor and a poll in flight; a new one
+      // starts from its stored state; a removed one stops.
+      for (auto& f : feeds) {
+        if (Feed* old = feed_named(f->conf.name); old && old->conf.type == f->conf.type) {
+          f->cursor = old->cursor;
+          f->last_poll = old->last_poll;
+          f->last_error = old->last_error;
+          f->polling = old->polling;
+        } else {
+          load_feed_state(*f, *policy_);
+        }
+      }
+      for (auto& old : feeds_) old->timer->cancel();
+      feeds_ = std::move(feeds);
+      for (auto& f : feeds_) schedule_poll(*f, 0);
       channels_ = std::move(channels);
       sync_gates();
-      if (source_changed) cursor_.reset();
       log_info("policy reloaded; " + std::to_string(replanned) + " pending steps re-planned");
       std::string metrics_error;
       if (!metrics_->apply(*policy_, metrics_error)) log_error(metrics_error);
@@ -340,67 +366,114 @@ void Service::schedule_checkpoint() {
   });
 }
 
-void Service::schedule_poll(Millis delay) {
+// A source's cursor and last poll as the store has them. The first aliexpress source
+// of a `sources:` list takes over the cursor the singular `source:` kept (named
+// "aliexpress"), so moving to a list does not read the shop again from scratch.
+void Service::load_feed_state(Feed& f, const Policy& policy) {
+  auto read = [&](const std::string& name) {
+    auto& q = store_->stmt("SELECT cursor, last_poll_at FROM source_state WHERE source=?");
+    q.bind(1, name);
+    bool found = q.executeStep();
+    if (found) {
+      if (!q.getColumn(0).isNull()) f.cursor = q.getColumn(0).getString();
+      f.last_poll = q.getColumn(1).isNull() ? 0 : q.getColumn(1).getInt64();
+    }
+    q.reset();
+    return found;
+  };
+  if (read(f.conf.name) || f.conf.type != "aliexpress" || f.conf.name == f.conf.type) return;
+  for (const auto& s : policy.sources)
+    if (s.type == "aliexpress") {
+      if (s.name == f.conf.name) read(f.conf.type);
+      break;
+    }
+}
+
+Service::Feed* Service::feed_named(const std::string& name) {
+  for (auto& f : feeds_)
+    if (f->conf.name == name) return f.get();
+  return nullptr;
+}
+
+void Service::schedule_poll(Feed& f, Millis delay) {
   if (stopping_) return;
-  poll_timer_.expires_after(std::chrono::milliseconds(delay));
-  poll_timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (!ec) poll();
+  f.timer->expires_after(std::chrono::milliseconds(delay));
+  f.timer->async_wait([this, name = f.conf.name](const boost::system::error_code& ec) {
+    if (ec) return;
+    if (Feed* f = feed_named(name)) poll(*f);
   });
 }
 
-void Service::poll() {
-  if (stopping_ || polling_) return;
-  polling_ = true;
-  source_->fetch(cursor_, [this](std::optional<SourcePage> page, std::string error) {
-    boost::asio::post(io_, [this, page = std::move(page), error = std::move(error)]() mutable {
-      on_page(std::move(page), error);
+void Service::poll(Feed& f) {
+  if (stopping_ || f.polling) return;
+  f.polling = true;
+  // The page is matched to its source by name when it comes back: a reload may have
+  // replaced the Feed (and kept the name) or removed it (the page is then dropped,
+  // its cursor not stored, and nothing is lost).
+  f.source->fetch(f.cursor, [this, name = f.conf.name](std::optional<SourcePage> page, std::string error) {
+    boost::asio::post(io_, [this, name, page = std::move(page), error = std::move(error)]() mutable {
+      on_page(name, std::move(page), error);
     });
   });
 }
 
-void Service::on_page(std::optional<SourcePage> page, const std::string& error) {
-  polling_ = false;
-  last_poll_ = clock_.now();
-  Millis next = policy_->source.every;
+void Service::on_page(const std::string& name, std::optional<SourcePage> page, const std::string& error) {
+  Feed* fp = feed_named(name);
+  if (!fp) return;
+  Feed& f = *fp;
+  f.polling = false;
+  f.last_poll = clock_.now();
+  Millis next = f.conf.every;
+  const std::string prefix = policy_->sources.size() > 1 || f.implicit ? name + ": " : "";
+  // The inbox read beside the policy's sources is not one of them: the poll metrics
+  // (and the alert on them) are about the sources the seller configured.
+  auto count_poll = [&](bool ok) {
+    if (!f.implicit) metrics_->poll(ok, name, f.conf.shop);
+  };
   if (!page) {
-    last_poll_error_ = error;
-    log_warn("poll failed: " + error);
-    metrics_->poll(false);
+    f.last_error = error;
+    log_warn(prefix + "poll failed: " + error);
+    count_poll(false);
     try {
       WriteTx tx(*store_);
       auto& s = store_->stmt(
           "INSERT INTO source_state(source, last_poll_at, last_error) VALUES(?,?,?) ON CONFLICT(source) DO UPDATE "
           "SET last_poll_at=excluded.last_poll_at, last_error=excluded.last_error");
-      s.bind(1, policy_->source.type);
-      s.bind(2, static_cast<int64_t>(last_poll_));
+      s.bind(1, name);
+      s.bind(2, static_cast<int64_t>(f.last_poll));
       s.bind(3, error);
       s.exec();
       tx.commit();
     } catch (const std::exception&) {
     }
+  } else if (f.implicit && page->records.empty()) {
+    // The inbox read beside the sources, empty: nothing to store (no write, no fsync,
+    // every 2 s); its cursor is stored with the first records it brings.
+    f.last_error.clear();
   } else {
-    last_poll_error_.clear();
+    f.last_error.clear();
     try {
-      bool empty_page = page->records.empty() && page->cursor == cursor_;
-      auto r = engine_->ingest(page->records, policy_->source.type, page->cursor);
-      cursor_ = page->cursor;
-      if (!empty_page && (r.orders || r.status_changes || r.rejected))
-        log_info("poll: " + std::to_string(r.orders) + " orders, " + std::to_string(r.status_changes) +
+      bool empty_page = page->records.empty() && page->cursor == f.cursor;
+      auto r = engine_->ingest(page->records, name, page->cursor);
+      f.cursor = page->cursor;
+      if (!empty_page && (r.orders || r.status_changes || r.rejected || r.reminds))
+        log_info(prefix + "poll: " + std::to_string(r.orders) + " orders, " + std::to_string(r.status_changes) +
                  " status changes, " + std::to_string(r.rejected) + " rejected, " + std::to_string(r.planned_steps) +
-                 " steps planned, " + std::to_string(r.cancelled_steps) + " cancelled");
+                 " steps planned, " + std::to_string(r.cancelled_steps) + " cancelled" +
+                 (r.reminds ? ", " + std::to_string(r.reminds) + " manual reminders" : ""));
       if (page->more) next = 0;
       store_ok();
-      metrics_->poll(true);
+      count_poll(true);
       after_commit();
       arm_wake();
     } catch (const std::exception& e) {
       store_fault("recording a page of orders", e);
-      metrics_->poll(false);  // fetched but not stored: the next poll asks again
+      count_poll(false);  // fetched but not stored: the next poll asks again
       next = kFaultRetry;
     }
   }
   notify_status_soon();
-  schedule_poll(next);
+  schedule_poll(f, next);
 }
 
 // After a page: STATUS= at most every 5 seconds. Its counts scan the pending steps and
@@ -661,9 +734,12 @@ void Service::notify_status() {
     Millis now = clock_.now();
     std::int64_t sent_today =
         count_at(*store_, "SELECT COUNT(*) FROM audit WHERE event='sent' AND ts >= ?", now - now % (24 * 3600 * kSecond));
+    // The policy's first source speaks for the poll; a failure of any source shows.
+    const Feed& first = *feeds_.front();
+    bool failed = std::any_of(feeds_.begin(), feeds_.end(), [](const auto& f) { return !f->last_error.empty(); });
     notifier_.status(std::to_string(pending) + " pending, " + std::to_string(sent_today) + " sent today, last poll " +
-                     describe_age(last_poll_ ? now - last_poll_ : -1) + (faulted_ ? ", STORE FAULT" : "") +
-                     (last_poll_error_.empty() ? "" : ", last poll failed"));
+                     describe_age(first.last_poll ? now - first.last_poll : -1) + (faulted_ ? ", STORE FAULT" : "") +
+                     (failed ? ", last poll failed" : ""));
   } catch (const std::exception&) {
   }
 }
@@ -705,7 +781,13 @@ Metrics::Gauges Service::read_gauges() {
   Millis now = clock_.now();
   g.pending_steps = engine_->pending();
   g.due_backlog = count_at(*store_, "SELECT COUNT(*) FROM schedule WHERE state='scheduled' AND due_at <= ?", now);
-  if (last_poll_) g.last_poll_age_seconds = static_cast<double>(now - last_poll_) / 1000.0;
+  // The stalest source: one that stopped polling shows, however many others work.
+  for (const auto& f : feeds_) {
+    if (!f->last_poll || f->implicit) continue;
+    double age = static_cast<double>(now - f->last_poll) / 1000.0;
+    if (!g.last_poll_age_seconds || age > *g.last_poll_age_seconds) g.last_poll_age_seconds = age;
+    g.source_poll_age_seconds[{f->conf.name, f->conf.shop}] = age;
+  }
   return g;
 }
 

@@ -51,13 +51,27 @@ class Service {
 
  private:
   bool setup(std::shared_ptr<const Policy> policy, std::string& error);
-  bool build_io(const Policy& policy, std::unique_ptr<Source>& source,
+  // One polled source of the policy's `sources` (and the inbox, always: manual
+  // reminders and imports arrive there). Each has its own timer, cursor and last poll.
+  struct Feed {
+    SourceConf conf;
+    std::unique_ptr<Source> source;
+    std::unique_ptr<boost::asio::steady_timer> timer;
+    std::optional<std::string> cursor;
+    Millis last_poll = 0;
+    std::string last_error;
+    bool polling = false;
+    bool implicit = false;  // the inbox added beside sources that have none
+  };
+  bool build_io(const Policy& policy, std::vector<std::unique_ptr<Feed>>& feeds,
                 std::map<std::string, std::shared_ptr<Channel>>& channels, std::string& error);
-  void schedule_poll(Millis delay);
+  void load_feed_state(Feed& f, const Policy& policy);
+  Feed* feed_named(const std::string& name);
+  void schedule_poll(Feed& f, Millis delay);
   void schedule_prune(Millis delay);
   void prune();
-  void poll();
-  void on_page(std::optional<SourcePage> page, const std::string& error);
+  void poll(Feed& f);
+  void on_page(const std::string& feed, std::optional<SourcePage> page, const std::string& error);
   void on_order_news(const std::vector<FeedRecord>& records);
   void on_token_refresh(const IopAuth& auth, bool ok, const std::string& error);
   void arm_wake();
@@ -85,14 +99,14 @@ class Service {
   boost::asio::io_context io_;
   boost::asio::thread_pool workers_{2};
   boost::asio::signal_set signals_;
-  boost::asio::steady_timer poll_timer_, wake_timer_, exit_timer_, checkpoint_timer_, status_timer_,
+  boost::asio::steady_timer wake_timer_, exit_timer_, checkpoint_timer_, status_timer_,
       prune_timer_;
   SystemClock clock_;
   std::shared_ptr<const Policy> policy_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<AuditMirror> mirror_;
-  std::unique_ptr<Source> source_;
+  std::vector<std::unique_ptr<Feed>> feeds_;  // the policy's sources in order, then the implicit inbox
   std::map<std::string, std::shared_ptr<Channel>> channels_;
   std::map<std::string, ChannelGate> gates_;  // rate limit, waiting sends, breaker
   std::map<std::string, std::unique_ptr<boost::asio::steady_timer>> gate_timers_;
@@ -117,12 +131,8 @@ class Service {
   std::vector<std::string> held_;  // channels without room when the last claim took nothing
   int in_flight_ = 0;
   int setup_exit_ = kExitCantCreate;  // what a failed setup exits with
-  bool polling_ = false;
   bool stopping_ = false;
   bool faulted_ = false;
-  Millis last_poll_ = 0;
-  std::string last_poll_error_;
-  std::optional<std::string> cursor_;
 };
 
 }  // namespace nudge

@@ -99,7 +99,7 @@ std::string schema_def_for(const std::string& where, const std::string& source_t
       {"retention", "retention"},
       {"experiment", "experiment"},
   };
-  if (w == "source") return "source_" + source_type;
+  if (w == "source" || std::regex_match(w, std::regex(R"(sources\[[0-9]+\])"))) return "source_" + source_type;
   auto it = kDefs.find(w);
   return it == kDefs.end() ? "?" : it->second;
 }
@@ -125,10 +125,12 @@ TEST_CASE("the JSON Schema describes exactly the keys the policy parser accepts,
                 "the schema's source types {" << join(one_of("source")) << "}, the parser's {" << join(source_refs) << "}");
 
   std::map<std::string, std::set<std::string>> parser_keys;  // schema def -> keys
-  for (const std::string& type : policy_source_types()) {
+  // Each source type, as the singular `source` and in a `sources` list.
+  for (const std::string& type : policy_source_types())
+   for (const std::string& form : {"source: {type: " + type + "}\n", "sources:\n  - {type: " + type + "}\n"}) {
     KeyRecorder rec;
     PolicyObserver* previous = set_policy_observer(&rec);
-    parse_policy(reaching_policy("source: {type: " + type + "}\n"), "/tmp/nudge-schema-test/policy.yaml");
+    parse_policy(reaching_policy(form), "/tmp/nudge-schema-test/policy.yaml");
     set_policy_observer(previous);
     REQUIRE(rec.checks.size() >= 14);
     for (const auto& [where, allowed] : rec.checks) {

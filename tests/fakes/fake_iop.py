@@ -41,6 +41,16 @@ State: a JSON file re-read on every request, so a test changes the world by rewr
    "slow_seconds": 5}
 Messages sent are appended to --messages (JSONL); every request to --calls (JSONL:
 api, outcome, and the parameters a test checks). The port goes to --port-file.
+
+Several accounts: one gateway serves many apps and sellers [DOC: each app has its own
+app_key and app secret; /auth/token/create issues an access token to one seller for
+one app]. --account APP_KEY:SECRET:TOKEN (repeatable) adds one beside the first
+(--app-key/--secret/--token): a request is checked against its own app_key's secret
+and token, so a call signed or authorised with another account's credentials is
+refused (bad_sign, bad_token). An order may name its account ("app_key": "..."; by
+default the first): the order list and findorderbyid show a seller only its own
+orders, and message/send refuses an order_id that is not the seller's
+(order_of_another_seller). Each message and call records the app_key it came with.
 """
 import argparse
 import datetime
@@ -69,7 +79,7 @@ lock = threading.Lock()
 counter = {}  # api -> requests that passed the checks
 seen = {}  # order_id -> (status, gmt_modified)
 banned_until = {}  # api -> time.time() the stated ban ends
-tokens = {}  # the valid access token and refresh token; a refresh replaces both
+accounts = {}  # app_key -> {"secret", "access", "refresh", "base"}: a refresh replaces access and refresh
 
 
 def pacific_now():
@@ -117,7 +127,7 @@ def rest_error(code, msg, kind="ISV"):
 
 
 def public(o):
-    return {k: v for k, v in o.items() if k not in ("stale_in_list", "listed_status")}
+    return {k: v for k, v in o.items() if k not in ("stale_in_list", "listed_status", "app_key")}
 
 
 def detail_of(o):
@@ -173,12 +183,15 @@ class Handler(BaseHTTPRequestHandler):
             append(args.calls, dict({"api": api, "outcome": outcome, "at": time.time()}, **info))
 
         # Checks first: a request the real gateway would refuse is refused here too.
-        if p.get("app_key") != args.app_key:
+        account = accounts.get(p.get("app_key"))
+        info["app_key"] = p.get("app_key")
+        if account is None:
             record("bad_app_key")
             return self.answer(error("InvalidAppKey", "unknown app_key"))
+        self.app_key = p["app_key"]
         if api not in (TOKEN_REFRESH, TOKEN_CREATE):
             token = p.get("access_token", p.get("session"))  # [PYSDK] access_token; [SDK TopExecutor] session
-            if state.get("mode") == "refuse_credentials" or token != tokens["access"]:
+            if state.get("mode") == "refuse_credentials" or token != account["access"]:
                 record("bad_token")
                 return self.answer(error("IllegalAccessToken", "The specified access token is invalid or expired"))
         if p.get("sign_method") != "sha256" or not p.get("sign"):
@@ -191,7 +204,7 @@ class Handler(BaseHTTPRequestHandler):
         if abs(ts - time.time() * 1000) > 7_200_000:  # [DOC] a timestamp more than 7200 s off is refused
             record("bad_timestamp")
             return self.answer(error("InvalidTimestamp", "The timestamp is more than 7200 seconds off"))
-        if not hmac.compare_digest(p["sign"], sign(sign_path, p, args.secret)):
+        if not hmac.compare_digest(p["sign"], sign(sign_path, p, account["secret"])):
             record("bad_sign")
             return self.answer(error("IncompleteSignature", "The request signature does not conform to platform standards"))
         if p.get("format", "json") != "json":
@@ -238,9 +251,13 @@ class Handler(BaseHTTPRequestHandler):
         if api == MESSAGE_SEND:
             return self.message_send(state, p, record, info)
         if api == TOKEN_REFRESH:
-            return self.token_refresh(state, p, record)
+            return self.token_refresh(state, p, record, account)
         record("unknown_api")
         return self.answer(error("InvalidApiPath", "The specified API path is invalid: " + api))
+
+    def own_orders(self, state):
+        # [DOC] a seller's access token shows that seller's orders only.
+        return [o for o in state.get("orders", []) if o.get("app_key", args.app_key) == self.app_key]
 
     def order_list(self, state, p, record, info, error):
         # [SDK AliexpressTradeSellerOrderlistGetRequest] one parameter, param_aeop_order_query: AeopOrderQuery as JSON.
@@ -266,7 +283,7 @@ class Handler(BaseHTTPRequestHandler):
             info["finish_mixed"] = True
         mode = state.get("mode", "ok")
         hits = []
-        for o in state.get("orders", []):
+        for o in self.own_orders(state):
             listed = o.get("listed_status", o["order_status"]) if o.get("stale_in_list") else o["order_status"]
             if listed == "FINISH" and not finish_alone:
                 continue
@@ -313,7 +330,7 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(oid, int) or isinstance(oid, bool):
             record("bad_query")  # the SDK sends a number; a string is not what it would send
             return self.answer(error("isv.invalid-parameter", "param1.order_id must be a number"))
-        for o in state.get("orders", []):
+        for o in self.own_orders(state):
             if int(o["order_id"]) == oid:
                 record("ok")
                 return self.answer({"aliexpress_trade_new_redefining_findorderbyid_response":
@@ -357,9 +374,16 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer({"result": {"success": False, "error_code": "B_ID",
                                            "error_message": "buyer_id is not a buyer of this seller"},
                                 "code": "0", "request_id": "fake-req"})
+        order_id = content.get("order_id")
+        if order_id and len(accounts) > 1 and not any(str(o["order_id"]) == str(order_id)
+                                                      for o in self.own_orders(state)):
+            record("order_of_another_seller")
+            return self.answer({"result": {"success": False, "error_code": "ORDER_NOT_OWNED",
+                                           "error_message": "the order is not of this seller"},
+                                "code": "0", "request_id": "fake-req"})
         append(args.messages, {"buyer_id": buyer, "scene_id": dto.get("scene_id"),
-                               "template_id": dto.get("template_id"), "order_id": content.get("order_id"),
-                               "txt": content.get("txt"), "at": time.time()})
+                               "template_id": dto.get("template_id"), "order_id": order_id,
+                               "txt": content.get("txt"), "at": time.time(), "app_key": self.app_key})
         record("ok")
         # [SDK AliexpressMessageSendResponse] result is typed as a free map: the success body is not
         # documented. We serve the session/open result's form {"success": true} by default, the
@@ -369,21 +393,21 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer({"result": {"data": {"msg_id": 1}}, "code": "0", "request_id": "fake-req"})
         return self.answer({"result": {kind: True}, "code": "0", "request_id": "fake-req"})
 
-    def token_refresh(self, state, p, record):
+    def token_refresh(self, state, p, record, account):
         # [SDK AuthTokenRefreshRequest/Response] refresh_token in; access_token, refresh_token, expires_in,
         # refresh_expires_in, expire_time and refresh_token_valid_time (absolute ms) out, at the top of the answer.
-        if state.get("refresh", "ok") == "refuse" or p.get("refresh_token") != tokens["refresh"]:
+        if state.get("refresh", "ok") == "refuse" or p.get("refresh_token") != account["refresh"]:
             record("refresh_refused")
             return self.answer(rest_error("IllegalRefreshToken", "The specified refresh token is invalid or expired"))
         with lock:
             n = counter.get("refreshes", 0) + 1
             counter["refreshes"] = n
-            tokens["access"] = "%s-refreshed-%d" % (args.token, n)
-            tokens["refresh"] = "%s-refreshed-%d" % (args.refresh_token, n)
+            account["access"] = "%s-refreshed-%d" % (account["base"], n)
+            account["refresh"] = "%s-refreshed-%d" % (account["refresh_base"], n)
         life = int(state.get("token_expires_in", 86400 * 30))
         now_ms = int(time.time() * 1000)
         record("ok")
-        return self.answer({"access_token": tokens["access"], "refresh_token": tokens["refresh"],
+        return self.answer({"access_token": account["access"], "refresh_token": account["refresh"],
                             "expires_in": life, "refresh_expires_in": life * 2,
                             "expire_time": now_ms + life * 1000, "refresh_token_valid_time": now_ms + life * 2000,
                             "account_platform": "seller_center", "seller_id": "2200000000", "user_nick": "shop",
@@ -396,9 +420,14 @@ def main():
     for a in ("--state", "--messages", "--calls", "--port-file", "--app-key", "--secret", "--token"):
         ap.add_argument(a, required=True)
     ap.add_argument("--refresh-token", default="fake-refresh-token")
+    ap.add_argument("--account", action="append", default=[], help="APP_KEY:SECRET:TOKEN, another app and seller")
     args = ap.parse_args()
-    tokens["access"] = args.token
-    tokens["refresh"] = args.refresh_token
+    accounts[args.app_key] = {"secret": args.secret, "access": args.token, "base": args.token,
+                              "refresh": args.refresh_token, "refresh_base": args.refresh_token}
+    for spec in args.account:
+        key, secret, token = spec.split(":", 2)
+        accounts[key] = {"secret": secret, "access": token, "base": token,
+                         "refresh": token + "-refresh", "refresh_base": token + "-refresh"}
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     port = server.server_address[1]

@@ -41,7 +41,7 @@ expect() {
     fi
 }
 
-expect 'nudgectl ' 'audit backup buyer check optout order orders report simulate source status summary'
+expect 'nudgectl ' 'audit backup buyer check optout order orders remind report simulate source status summary'
 expect 'nudgectl source ' 'check'
 expect 'nudgectl ' "$help_commands"  # and nothing in --help is missing
 expect 'nudgectl s' 'simulate source status summary'
@@ -63,6 +63,10 @@ expect 'nudgectl --config shop.yaml simulate --orders o' 'orders.jsonl'
 expect 'nudgectl simulate --until ' ''
 expect 'nudgectl optout ' 'add list remove'
 expect 'nudgectl optout add b1 --' '--config --help --json --shop'
+expect 'nudgectl remind 8001 --' '--channel --config --feed --help --json --shop --template --wait'
+expect 'nudgectl remind --feed ' 'audit.jsonl audit.jsonl-20261125.gz audit.jsonl-20261126 audit.jsonl.1 feed.json notes.txt nudge.yaml.example orders.jsonl other.yml policies shop.yaml'
+expect 'nudgectl remind 8001 --channel ' ''
+expect 'nudgectl remind --shop s1 --template gentle 8001 --' '--channel --config --feed --help --json --shop --template --wait'
 expect 'nudgectl audit ' 'tail verify'
 expect 'nudgectl audit verify ' 'audit.jsonl audit.jsonl-20261126 audit.jsonl.1 orders.jsonl policies'
 expect 'nudgectl audit verify --' '--config --help --json --rotated'
