@@ -88,6 +88,23 @@ ALTER TABLE schedule ADD COLUMN next_channel INTEGER NOT NULL DEFAULT 0;
 DROP INDEX audit_ts;
 CREATE INDEX audit_ts ON audit(ts, event);
 )sql",
+    // 5: buyers' replies (each (shop, channel, message_id) taken once; the latest one
+    //    of a buyer decides how long their reminders wait) and the flags that replies
+    //    asking to pay or talk off the platform raise until the seller clears them.
+    R"sql(
+CREATE TABLE replies(
+  shop TEXT NOT NULL, channel TEXT NOT NULL, message_id TEXT NOT NULL,
+  buyer_id TEXT NOT NULL, at INTEGER NOT NULL, class TEXT NOT NULL, category TEXT,
+  received_at INTEGER NOT NULL,
+  PRIMARY KEY(shop, channel, message_id)) WITHOUT ROWID;
+CREATE INDEX replies_buyer ON replies(shop, buyer_id, at);
+CREATE TABLE flags(
+  id INTEGER PRIMARY KEY, shop TEXT NOT NULL, buyer_id TEXT NOT NULL,
+  category TEXT NOT NULL, matched TEXT NOT NULL, text TEXT NOT NULL,
+  channel TEXT NOT NULL, message_id TEXT NOT NULL, at INTEGER NOT NULL,
+  cleared_at INTEGER, cleared_by TEXT);
+CREATE INDEX flags_open ON flags(shop, buyer_id) WHERE cleared_at IS NULL;
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == Store::kSchemaVersion);
 

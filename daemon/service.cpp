@@ -141,6 +141,24 @@ bool Service::setup(std::shared_ptr<const Policy> policy, std::string& error) {
       log_warn(std::string("cannot move WAL checkpoints off the loop: ") + e.what());
     }
   }
+  // Buyers' replies posted to the signed webhook are taken at once, each in its own
+  // transaction, like a page of one record.
+  replies_ = std::make_unique<ReplyListener>(io_, clock_, [this](const ReplyRecord& r) {
+    try {
+      IngestResult res = engine_->ingest({r});
+      store_ok();
+      after_commit();
+      arm_wake();
+      return res;
+    } catch (const std::exception& e) {
+      store_fault("recording a reply", e);
+      throw;
+    }
+  });
+  if (!replies_->apply(*policy_, options_.credentials_dir, error)) {
+    setup_exit_ = kExitConfig;
+    return false;
+  }
   return metrics_->apply(*policy_, error);
 }
 
@@ -223,6 +241,7 @@ void Service::begin_shutdown() {
   stopping_ = true;
   notifier_.stopping();
   metrics_->close();
+  if (replies_) replies_->close();
   signals_.cancel();
   poll_timer_.cancel();
   wake_timer_.cancel();
@@ -271,6 +290,7 @@ void Service::reload() {
       log_info("policy reloaded; " + std::to_string(replanned) + " pending steps re-planned");
       std::string metrics_error;
       if (!metrics_->apply(*policy_, metrics_error)) log_error(metrics_error);
+      if (!replies_->apply(*policy_, options_.credentials_dir, metrics_error)) log_error(metrics_error);
       arm_wake();
     }
     after_commit();
@@ -384,10 +404,11 @@ void Service::on_page(std::optional<SourcePage> page, const std::string& error) 
       bool empty_page = page->records.empty() && page->cursor == cursor_;
       auto r = engine_->ingest(page->records, policy_->source.type, page->cursor);
       cursor_ = page->cursor;
-      if (!empty_page && (r.orders || r.status_changes || r.rejected))
+      if (!empty_page && (r.orders || r.status_changes || r.rejected || r.replies))
         log_info("poll: " + std::to_string(r.orders) + " orders, " + std::to_string(r.status_changes) +
                  " status changes, " + std::to_string(r.rejected) + " rejected, " + std::to_string(r.planned_steps) +
-                 " steps planned, " + std::to_string(r.cancelled_steps) + " cancelled");
+                 " steps planned, " + std::to_string(r.cancelled_steps) + " cancelled, " +
+                 std::to_string(r.replies) + " replies");
       if (page->more) next = 0;
       store_ok();
       metrics_->poll(true);
@@ -705,6 +726,7 @@ Metrics::Gauges Service::read_gauges() {
   Millis now = clock_.now();
   g.pending_steps = engine_->pending();
   g.due_backlog = count_at(*store_, "SELECT COUNT(*) FROM schedule WHERE state='scheduled' AND due_at <= ?", now);
+  g.open_flags = count_at(*store_, "SELECT COUNT(*) FROM flags WHERE cleared_at IS NULL AND ? >= 0", now);
   if (last_poll_) g.last_poll_age_seconds = static_cast<double>(now - last_poll_) / 1000.0;
   return g;
 }

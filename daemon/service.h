@@ -26,6 +26,7 @@
 #include "daemon/channel_gate.h"
 #include "daemon/metrics.h"
 #include "daemon/notify.h"
+#include "daemon/reply_listener.h"
 #include "daemon/source.h"
 
 namespace nudge {
@@ -98,6 +99,7 @@ class Service {
   std::map<std::string, std::unique_ptr<boost::asio::steady_timer>> gate_timers_;
   Notifier notifier_{io_};            // sd_notify: READY, RELOADING, STOPPING, STATUS, WATCHDOG
   std::unique_ptr<Metrics> metrics_;  // /metrics, fed by the audit mirror
+  std::unique_ptr<ReplyListener> replies_;  // POST /replies (replies.listen), into the engine
 
   Millis hold_wait() const;
   void schedule_checkpoint();

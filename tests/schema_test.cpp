@@ -63,7 +63,8 @@ std::string reaching_policy(const std::string& source) {
          "safety: {allowed_link_hosts: [aliexpress.com]}\n"
          "metrics: {port: 0}\n"
          "records: {max_age: 400d}\n"
-         "retention: {orders: 90d}\n";
+         "retention: {orders: 90d}\n"
+         "replies: {promise: 24h}\n";
 }
 
 struct KeyRecorder : PolicyObserver {
@@ -96,6 +97,7 @@ std::string schema_def_for(const std::string& where, const std::string& source_t
       {"metrics", "metrics"},
       {"records", "records"},
       {"retention", "retention"},
+      {"replies", "replies"},
   };
   if (w == "source") return "source_" + source_type;
   auto it = kDefs.find(w);

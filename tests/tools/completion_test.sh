@@ -41,10 +41,11 @@ expect() {
     fi
 }
 
-expect 'nudgectl ' 'audit backup buyer check optout order orders simulate source status summary'
+expect 'nudgectl ' 'audit backup buyer check flags optout order orders reply simulate source status summary'
 expect 'nudgectl source ' 'check'
 expect 'nudgectl ' "$help_commands"  # and nothing in --help is missing
 expect 'nudgectl s' 'simulate source status summary'
+expect 'nudgectl r' 'reply'
 expect 'nudgectl --config ' 'nudge.yaml.example other.yml policies shop.yaml'
 expect 'nudgectl --config shop.yaml o' 'optout order orders'
 expect 'nudgectl check ' 'nudge.yaml.example other.yml policies shop.yaml'
@@ -58,6 +59,10 @@ expect 'nudgectl --config shop.yaml simulate --orders o' 'orders.jsonl'
 expect 'nudgectl simulate --until ' ''
 expect 'nudgectl optout ' 'add list remove'
 expect 'nudgectl optout add b1 --' '--config --help --json --shop'
+expect 'nudgectl reply --' '--at --buyer --config --help --json --message-id --shop --text'
+expect 'nudgectl reply --text ' ''
+expect 'nudgectl flags ' 'clear'
+expect 'nudgectl flags --' '--all --config --help --json --shop'
 expect 'nudgectl audit ' 'tail verify'
 expect 'nudgectl audit verify ' 'audit.jsonl audit.jsonl-20261126 audit.jsonl.1 orders.jsonl policies'
 expect 'nudgectl audit verify --' '--config --help --json --rotated'
