@@ -682,7 +682,16 @@ PolicyResult parse_policy(const std::string& text, const std::string& path) {
     }
     if (root["replies"]) {
       const auto& r = root["replies"];
-      if (c.keys(r, "replies", {"promise", "pause", "listen", "secret_file"})) {
+      if (c.keys(r, "replies", {"promise", "pause", "listen", "secret_file", "watch", "every"})) {
+        if (r["watch"])
+          if (auto d = c.duration(r["watch"], "replies.watch")) p->replies.watch = *d;
+        if (r["every"])
+          if (auto d = c.duration(r["every"], "replies.every")) {
+            if (*d != 0 && *d < kSecond)
+              c.error(r["every"], "replies.every must be 0s (off) or at least 1s");
+            else
+              p->replies.every = *d;
+          }
         if (r["promise"])
           if (auto d = c.duration(r["promise"], "replies.promise")) p->replies.promise = *d;
         if (r["pause"])

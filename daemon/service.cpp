@@ -159,6 +159,24 @@ bool Service::setup(std::shared_ptr<const Policy> policy, std::string& error) {
     setup_exit_ = kExitConfig;
     return false;
   }
+  chat_ = std::make_unique<ChatPoller>(io_, clock_, *store_,
+                                       [this](const std::vector<FeedRecord>& page, const std::string& source,
+                                              const std::string& cursor) {
+                                         try {
+                                           IngestResult r = engine_->ingest(page, source, cursor);
+                                           if (r.replies) log_info("chat: " + std::to_string(r.replies) + " replies");
+                                           store_ok();
+                                           after_commit();
+                                           arm_wake();
+                                         } catch (const std::exception& e) {
+                                           store_fault("recording a page of chat", e);
+                                           throw;
+                                         }
+                                       });
+  if (!chat_->apply(*policy_, options_.credentials_dir, error)) {
+    setup_exit_ = kExitConfig;
+    return false;
+  }
   return metrics_->apply(*policy_, error);
 }
 
@@ -242,6 +260,7 @@ void Service::begin_shutdown() {
   notifier_.stopping();
   metrics_->close();
   if (replies_) replies_->close();
+  if (chat_) chat_->stop();
   signals_.cancel();
   poll_timer_.cancel();
   wake_timer_.cancel();
@@ -291,6 +310,7 @@ void Service::reload() {
       std::string metrics_error;
       if (!metrics_->apply(*policy_, metrics_error)) log_error(metrics_error);
       if (!replies_->apply(*policy_, options_.credentials_dir, metrics_error)) log_error(metrics_error);
+      if (!chat_->apply(*policy_, options_.credentials_dir, metrics_error)) log_error(metrics_error);
       arm_wake();
     }
     after_commit();

@@ -71,7 +71,7 @@ TEST_CASE("a webhook signature is checked against every v1 signature of the head
   CHECK_FALSE(webhook_signature_ok(secret, "msg_1", "1800000000", body, ""));
 }
 
-TEST_CASE("replies: listen needs an IPv4 address, a port and a secret file; promise and pause are durations") {
+TEST_CASE("replies: listen needs an IPv4 address, a port and a secret file; promise, pause, watch and every are durations") {
   auto errors = [](const std::string& replies) {
     auto r = parse_policy(test::base_policy() + replies, "/tmp/nudge-test/policy.yaml");
     std::string all;
@@ -84,5 +84,7 @@ TEST_CASE("replies: listen needs an IPv4 address, a port and a secret file; prom
   CHECK(errors("replies: {listen: \"localhost:9465\", secret_file: s}\n").find("IPV4_ADDRESS:PORT") != std::string::npos);
   CHECK(errors("replies: {listen: \"127.0.0.1:70000\", secret_file: s}\n").find("IPV4_ADDRESS:PORT") != std::string::npos);
   CHECK(errors("replies: {promise: soon}\n").find("replies.promise") != std::string::npos);
-  CHECK(errors("replies: {watch: 7d}\n").find("watch") != std::string::npos);
+  CHECK(errors("replies: {watch: 7d, every: 0s}\n") == "");
+  CHECK(errors("replies: {every: 500ms}\n") != "");
+  CHECK(errors("replies: {hear: 1s}\n").find("hear") != std::string::npos);
 }
