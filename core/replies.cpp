@@ -149,6 +149,7 @@ const std::vector<Phrase>& optout_phrases() {
       phrase(" (хватит|перестаньте|прекратите|перестань|прекрати) (мне )?(писать|присылать|слать|спамить|"
              "беспокоить|отправлять|донимать) "),
       phrase(" больше не (пишите|пиши|присылайте|беспокойте|пишете|присылаите) "),
+      phrase(" не (надо|нужно) (мне |нам )?(больше )?(писать|присылать|слать|отправлять) "),
       phrase(" (отпишите|отпишитесь|отписаться|отпиши|отписать) "),
       phrase(" не хочу (больше )?(получать )?(ваши |эти )?(сообщения|напоминания|рассылку|уведомления) "),
       phrase(" оставьте меня в покое "),
@@ -186,6 +187,8 @@ const std::vector<Phrase>& promise_phrases() {
              {" no (voy a pagar|pagare|lo pago|puedo pagar|vamos a pagar|pagaremos) "}),
       phrase(" pago (hoy|manana|esta noche|mas tarde|el lunes|el martes|el miercoles|el jueves|el viernes|"
              "el sabado|el domingo|en un rato|pronto) "),
+      phrase(" (hoy|manana|esta noche|el lunes|el viernes|pronto) (te |le |lo )?(pago|pagare|pagamos) ",
+             {" no (te |le |lo )?(pago|pagare|pagamos) "}),
       // pt
       phrase(" (vou pagar|pagarei|vamos pagar|vou fazer o pagamento|vou efetuar o pagamento|farei o pagamento|"
              "efetuarei o pagamento|vou quitar|pagaremos) ",
