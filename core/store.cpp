@@ -98,6 +98,7 @@ CREATE TABLE replies(
   received_at INTEGER NOT NULL,
   PRIMARY KEY(shop, channel, message_id)) WITHOUT ROWID;
 CREATE INDEX replies_buyer ON replies(shop, buyer_id, at);
+CREATE INDEX replies_at ON replies(at);
 CREATE TABLE flags(
   id INTEGER PRIMARY KEY, shop TEXT NOT NULL, buyer_id TEXT NOT NULL,
   category TEXT NOT NULL, matched TEXT NOT NULL, text TEXT NOT NULL,

@@ -1,5 +1,6 @@
 // What a buyer's reply does to their reminders (core/engine_replies.cpp and the
 // claim's hook), on a real Engine with a manual clock.
+#include "core/retention.h"
 #include "engine_fixture.h"
 
 using namespace test;
@@ -160,4 +161,25 @@ TEST_CASE("a reply record is read strictly, like an order record") {
     REQUIRE(std::holds_alternative<RejectedRecord>(r));
     CHECK(std::get<RejectedRecord>(r).reason.find(c.reason) != std::string::npos);
   }
+}
+
+TEST_CASE("replies older than records.max_age, long-cleared flags and idle chat cursors are pruned") {
+  EngineFixture f(base_policy() + "records: {max_age: 30d}\nretention: {orders: 10d, audit: 20d}\n");
+  reply(f, "Can I pay by Zelle?", "m1");
+  reply(f, "thanks", "m2", "b2");
+  f.engine->clear_flag(1, "alice");
+  f.engine->ingest({}, "aliexpress_chat:s1/b2", R"({"start_time":1})");
+  f.clock.set(T0 + 15 * kDay);
+  auto r = prune_step(*f.store, *f.policy, f.clock.now());
+  CHECK(r.replies == 0);
+  f.clock.set(T0 + 25 * kDay);  // the flag cleared 25 days ago; the cursor idle for 25 > 10d + 7d
+  r = prune_step(*f.store, *f.policy, f.clock.now());
+  CHECK(r.replies == 2);
+  CHECK(count(f, "SELECT COUNT(*) FROM flags") == 0);
+  CHECK(count(f, "SELECT COUNT(*) FROM source_state WHERE source LIKE 'aliexpress_chat:%'") == 0);
+  CHECK(count(f, "SELECT COUNT(*) FROM replies") == 2);
+  f.clock.set(T0 + 31 * kDay);
+  r = prune_step(*f.store, *f.policy, f.clock.now());
+  CHECK(r.replies == 2);
+  CHECK(count(f, "SELECT COUNT(*) FROM replies") == 0);
 }
