@@ -280,6 +280,76 @@ SessionOpen read_session_open(const nlohmann::json& answer) {
   return s;
 }
 
+HistoryPage read_message_history(const nlohmann::json& answer, const std::string& shop,
+                                 const std::string& buyer_login) {
+  HistoryPage page;
+  try {
+    Node result = rest_result(answer, "aliexpress_message_history_list_response");
+    if (!result.at("success").boolean()) {
+      page.refused = true;
+      page.error = "message/history/list refused: " + result.str_or("error_code", "(no code)") + " " +
+                   result.str_or("error_message", "(no message)");
+      return page;
+    }
+    Node data = result.object("data");
+    page.has_more = data.has("has_more") && data.at("has_more").boolean();
+    if (data.has("next_start_time")) page.next_start_time = data.integer("next_start_time");
+    page.last_message_id = data.has("last_message_id") ? data.at("last_message_id").j.is_string()
+                                                              ? data.str("last_message_id")
+                                                              : std::to_string(data.integer("last_message_id"))
+                                                        : "";
+    if (!data.has("message_list")) {
+      if (page.has_more) data.at("message_list");  // more to come, but nothing here: a shape we do not know
+      return page;
+    }
+    Node list = data.at("message_list");
+    if (!list.j.is_array()) list.fail("is not an array");
+    for (size_t i = 0; i < list.j.size(); ++i) {
+      Node m{list.j[i], list.path + "[" + std::to_string(i) + "]"};
+      if (!m.j.is_object()) m.fail("is not an object");
+      std::string id = m.at("message_id").j.is_string() ? m.str("message_id") : std::to_string(m.integer("message_id"));
+      if (id.empty() || id.size() > 128) m.at("message_id").fail("is not an id of 1 to 128 bytes");
+      for (unsigned char c : id)
+        if (c < 0x20 || c == 0x7f) m.at("message_id").fail("has a control character");
+      std::int64_t from = m.integer("from_account_type");
+      std::int64_t type = m.integer("type");
+      std::int64_t sent = m.integer("send_time");
+      if (sent <= 0) m.at("send_time").fail("is not a time");
+      if (from != kBuyerAccountType || type != kUserMessageType) {
+        ++page.others;
+        continue;
+      }
+      std::string content = m.str("content");
+      std::string text = content;
+      nlohmann::json inner = nlohmann::json::parse(content, nullptr, /*allow_exceptions=*/false);
+      if (inner.is_object()) {
+        text.clear();
+        for (const char* k : {"txt", "text", "content"})
+          if (auto it = inner.find(k); it != inner.end() && it->is_string()) {
+            text = it->get<std::string>();
+            break;
+          }
+      } else if (inner.is_string()) {
+        text = inner.get<std::string>();
+      }
+      if (text.find_first_not_of(" \t\r\n") == std::string::npos) {
+        ++page.others;  // an image, a sticker, an order card: nothing to read
+        continue;
+      }
+      if (text.size() > 4000) {  // the feed's bound, cut at a character boundary
+        size_t cut = 4000;
+        while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+        text.resize(cut);
+      }
+      page.replies.push_back(ReplyRecord{shop, buyer_login, text, "aliexpress_chat", id, sent});
+    }
+  } catch (const std::exception& e) {
+    page.replies.clear();
+    page.error = e.what();
+  }
+  return page;
+}
+
 SendAnswer read_message_send(const nlohmann::json& answer) {
   SendAnswer a;
   try {

@@ -28,6 +28,37 @@ inline constexpr const char* kFindOrder = "aliexpress.trade.new.redefining.findo
 inline constexpr const char* kSessionOpen = "/aliexpress/message/session/open";
 inline constexpr const char* kMessageSend = "/aliexpress/message/send";
 inline constexpr const char* kTokenRefresh = "/auth/token/refresh";
+inline constexpr const char* kMessageHistory = "/aliexpress/message/history/list";
+inline constexpr const char* kSessionTagUpdate = "/aliexpress/message/session/tag/update";
+
+// Buyer chat: from_account_type of a buyer's message, and type of a message a person
+// wrote (not a system or card message). Not in the SDK (it types both as Integer):
+// the values come from the API documentation, see docs/channels.md.
+inline constexpr int kBuyerAccountType = 11;
+inline constexpr int kUserMessageType = 1;
+inline constexpr int kHistoryPageSize = 20;  // the most message/history/list returns
+
+// One page of /aliexpress/message/history/list (AliexpressMessageHistoryListResponse ->
+// AliexpressMessageHistoryListResult {success, error_code, error_message, data:
+// AliexpressMessageHistoryListFetchAeImMessageResultDTO {message_list of
+// AliexpressMessageHistoryListAeImMessageDTO, has_more, next_start_time,
+// last_message_id}}). `replies` holds the buyer's own user messages only (the
+// seller's, the system's and cards are counted in `others`), as reply records of
+// `shop` and `buyer_login` (the buyer id of the orders, not the numeric chat id) on
+// channel "aliexpress_chat". A message's `content` is a JSON string whose text is
+// read from "txt", "text" or "content" (or the string itself when it is not JSON);
+// `send_time` is epoch milliseconds. `refused`: the API answered success=false.
+struct HistoryPage {
+  std::vector<ReplyRecord> replies;
+  int others = 0;
+  bool has_more = false;
+  std::optional<std::int64_t> next_start_time;
+  std::string last_message_id;
+  bool refused = false;
+  std::string error;  // set: nothing of this page may be used
+};
+HistoryPage read_message_history(const nlohmann::json& answer, const std::string& shop,
+                                 const std::string& buyer_login);
 
 // The IOP signature: parameters sorted by key (except `sign`), key+value joined with
 // no separator, prefixed by `api_path` for /rest APIs ("/aliexpress/message/send"),

@@ -158,7 +158,8 @@ Counts Engine::counts() {
     std::int64_t n = q.getColumn(1).getInt64();
     if (!s) continue;
     switch (*s) {
-      case StepState::kScheduled: c.scheduled = n; break;
+      case StepState::kScheduled: c.scheduled += n; break;
+      case StepState::kHeld: c.scheduled += n; break;  // open too: waiting for a flag to be cleared
       case StepState::kSending: c.sending = n; break;
       case StepState::kSent: c.sent = n; break;
       case StepState::kFailed: c.failed = n; break;

@@ -27,6 +27,7 @@
 #include "core/clock.h"
 #include "core/feed.h"
 #include "core/policy.h"
+#include "core/replies.h"
 #include "core/states.h"
 #include "core/store.h"
 
@@ -55,6 +56,7 @@ enum class Outcome {
 struct IngestResult {
   int orders = 0, status_changes = 0, rejected = 0, planned_steps = 0, cancelled_steps = 0;
   int reminds = 0;  // manual reminders scheduled (refused ones count as rejected)
+  int replies = 0, duplicate_replies = 0;  // reply records taken, and those whose message id was taken before
 };
 
 struct Counts {  // for summaries and STATUS=
@@ -124,6 +126,12 @@ class Engine {
   // Opt-out list.
   void opt_out(const std::string& shop, const std::string& buyer, bool add);
 
+  // Clears an open flag (a reply that asked to pay or talk off the platform; see
+  // engine_replies.cpp). When the buyer has no other open flag, their held steps are
+  // scheduled again (due at once if their time has passed). `actor` is who cleared
+  // it. Returns the number of steps scheduled again, or -1 when no open flag has `id`.
+  int clear_flag(std::int64_t id, const std::string& actor);
+
  private:
   struct DueRow;
   struct OrderInfo;
@@ -150,8 +158,14 @@ class Engine {
   std::optional<SendJob> claim_retry(std::int64_t send_id, std::map<std::string, int>* room);
   void complete_in_tx(std::int64_t send_id, Outcome outcome, const std::string& error, double jitter);
   // Why no reminder may go to this buyer now, whatever the order: "opted_out",
+  // "off_platform_request:<category>" (an open flag: the step is held, not skipped),
   // "paid_recently", or empty. Shared by first sends and retries.
   std::string buyer_hold(const std::string& shop, const std::string& buyer, Millis now);
+  // How long the buyer's latest reply holds automatic steps back (a promise, any other
+  // reply), or nothing. Beside buyer_hold: first sends only.
+  std::optional<ReplyWait> buyer_reply_wait(const std::string& shop, const std::string& buyer, Millis now);
+  // A reply record of a page being ingested (engine_replies.cpp).
+  void take_reply(const ReplyRecord& reply, IngestResult& r);
   SendJob load_job(std::int64_t send_id);
   Millis buyer_allowed_at(const std::string& shop, const std::string& buyer, Millis now, std::int64_t except_send,
                           std::string& limiting);

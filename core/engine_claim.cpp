@@ -139,6 +139,7 @@ void Engine::claim_buyer(const std::string& shop, const std::string& buyer, std:
   auto stop_of = [&](const DueRow& r) { return r.order->closes_at - p.payment.stop_before_close; };
 
   const std::string hold = buyer_hold(shop, buyer, now);
+  const std::optional<ReplyWait> wait = buyer_reply_wait(shop, buyer, now);  // the buyer promised, or wrote back
 
   // Per order: the oldest live step goes on; older steps missed for longer than
   // misfire_grace collapse into the newest due one.
@@ -179,7 +180,17 @@ void Engine::claim_buyer(const std::string& shop, const std::string& buyer, std:
       continue;
     }
     if (!hold.empty()) {
-      finish(d, StepState::kSkipped, hold);
+      // A buyer with an open flag (engine_replies.cpp) is held, not skipped: clearing
+      // the flag schedules the step again.
+      finish(d, hold.rfind("off_platform_request:", 0) == 0 ? StepState::kHeld : StepState::kSkipped, hold);
+      continue;
+    }
+    // A reply pauses automatic steps; a reminder the seller asked for by hand goes on.
+    if (wait && d.step != kManualStep) {
+      if (wait->until > stop_of(d))
+        finish(d, StepState::kSkipped, "too_close_to_close");
+      else
+        defer(d, wait->until, wait->reason);
       continue;
     }
     if (auto out = holdout_reason(p, shop, buyer, d.step); !out.empty()) {
@@ -346,6 +357,14 @@ std::string Engine::buyer_hold(const std::string& shop, const std::string& buyer
     q.reset();
     if (opted_out) return "opted_out";
   }
+  {
+    auto& q = store_.stmt("SELECT category FROM flags WHERE shop=? AND buyer_id=? AND cleared_at IS NULL LIMIT 1");
+    q.bind(1, shop);
+    q.bind(2, buyer);
+    std::string flagged = q.executeStep() ? "off_platform_request:" + q.getColumn(0).getString() : "";
+    q.reset();
+    if (!flagged.empty()) return flagged;
+  }
   if (policy_->limits.skip_if_paid_within > 0) {
     auto& q = store_.stmt(policy_->limits.scope == CapScope::kSeller
                               ? "SELECT 1 FROM orders WHERE buyer_id=?2 AND status='paid' AND status_at > ?3 AND "
@@ -475,8 +494,9 @@ std::optional<SendJob> Engine::claim_retry(std::int64_t send_id, std::map<std::s
       } else if (now > r.closes_at - policy_->payment.stop_before_close || !hold.empty()) {
         // The same order of checks as a first send: the close, then the buyer's hold.
         std::string reason = now > r.closes_at - policy_->payment.stop_before_close ? "too_close_to_close" : hold;
-        set_step_state(r.id, StepState::kSkipped, reason);
-        append_audit(store_, now, {.event = "skipped", .shop = job.shop, .buyer = job.buyer_id, .orders = {r.order_id},
+        const bool held = reason.rfind("off_platform_request:", 0) == 0;
+        set_step_state(r.id, held ? StepState::kHeld : StepState::kSkipped, reason);
+        append_audit(store_, now, {.event = held ? "held" : "skipped", .shop = job.shop, .buyer = job.buyer_id, .orders = {r.order_id},
                                    .step = job.step, .send_id = send_id, .reason = reason});
       } else {
         reschedule_now(r, job, "split_from_retry", now);

@@ -54,7 +54,7 @@ int Engine::cancel_order_steps(const std::string& shop, const std::string& order
                                const std::string& reason) {
   Millis now = clock_.now();
   std::vector<std::pair<std::int64_t, std::string>> rows;
-  auto& q = store_.stmt("SELECT id, step FROM schedule WHERE shop=? AND order_id=? AND state='scheduled'");
+  auto& q = store_.stmt("SELECT id, step FROM schedule WHERE shop=? AND order_id=? AND state IN ('scheduled','held')");
   q.bind(1, shop);
   q.bind(2, order_id);
   while (q.executeStep()) rows.emplace_back(q.getColumn(0).getInt64(), q.getColumn(1).getString());
@@ -84,6 +84,10 @@ IngestResult Engine::ingest(const std::vector<FeedRecord>& records, const std::s
                                                                  : std::vector<std::string>{bad->order_id},
                                  .reason = "invalid_record", .detail = bad->reason});
       ++r.rejected;
+      continue;
+    }
+    if (const auto* reply = std::get_if<ReplyRecord>(&rec)) {
+      take_reply(*reply, r);  // engine_replies.cpp
       continue;
     }
     if (const auto* o = std::get_if<OrderRecord>(&rec)) {

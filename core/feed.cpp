@@ -3,6 +3,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <type_traits>
 
 #include <nlohmann/json.hpp>
 
@@ -227,7 +228,17 @@ FeedRecord parse_feed_line(const std::string& line) {
       m.at = time_field(j, "at");
       return m;
     }
-    throw Reject{"unknown type '" + type + "' (expected order, status or remind)"};
+    if (type == "reply") {
+      ReplyRecord rp;
+      rp.shop = id_field(j, "shop");
+      rp.buyer_id = id_field(j, "buyer_id");
+      rp.channel = id_field(j, "channel");
+      rp.message_id = id_field(j, "message_id");
+      rp.text = text_field(j, "text", true, 4000);
+      rp.at = time_field(j, "at");
+      return rp;
+    }
+    throw Reject{"unknown type '" + type + "' (expected order, status, remind or reply)"};
   } catch (const Reject& r) {
     return RejectedRecord{shop, order_id, r.reason};
   } catch (const nlohmann::json::exception& e) {
@@ -240,7 +251,14 @@ std::optional<RejectedRecord> outside_window(const FeedRecord& r, Millis now, co
   if (!t) return std::nullopt;
   const char* field = std::holds_alternative<OrderRecord>(r) ? "placed_at" : "at";  // status, remind
   std::string shop = std::visit([](const auto& x) { return x.shop; }, r);
-  std::string id = std::visit([](const auto& x) { return x.order_id; }, r);
+  std::string id = std::visit(
+      [](const auto& x) {
+        if constexpr (std::is_same_v<std::decay_t<decltype(x)>, ReplyRecord>)
+          return x.message_id;
+        else
+          return x.order_id;
+      },
+      r);
   if (*t < now - w.max_age)
     return RejectedRecord{shop, id, std::string("field '") + field + "' " + format_instant(*t) +
                                         " is older than records.max_age (" + format_duration(w.max_age) + ")"};
@@ -255,6 +273,7 @@ std::optional<Millis> record_time(const FeedRecord& r) {
   if (auto* o = std::get_if<OrderRecord>(&r)) return o->placed_at;
   if (auto* s = std::get_if<StatusRecord>(&r)) return s->at;
   if (auto* m = std::get_if<RemindRecord>(&r)) return m->at;
+  if (auto* rp = std::get_if<ReplyRecord>(&r)) return rp->at;
   return std::nullopt;
 }
 

@@ -46,11 +46,18 @@ struct RejectedRecord {
   std::string reason;          // "missing field 'buyer_id'", ...
 };
 
-using FeedRecord = std::variant<OrderRecord, StatusRecord, RemindRecord, RejectedRecord>;
+// A buyer's answer to a reminder (docs/feed.md): what it does is decided by
+// core/replies.h when it is ingested. A (shop, channel, message_id) is taken once.
+struct ReplyRecord {
+  std::string shop, buyer_id, text, channel, message_id;
+  Millis at = 0;
+};
+
+using FeedRecord = std::variant<OrderRecord, StatusRecord, RemindRecord, RejectedRecord, ReplyRecord>;
 
 FeedRecord parse_feed_line(const std::string& line);
 
-// The instant a record describes: placed_at for orders, at for status and remind records.
+// The instant a record describes: placed_at for orders, at for status, remind and reply records.
 std::optional<Millis> record_time(const FeedRecord& r);
 
 // How far back and ahead of now a record's time may be (the policy's `records`).

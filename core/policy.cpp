@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <utility>
@@ -779,7 +780,7 @@ PolicyResult parse_policy(const std::string& text, const std::string& path) {
   try {
     c.keys(root, "the policy", {"version", "store", "audit_log", "source", "sources", "payment", "campaigns", "limits", "zones",
                                 "languages", "channels", "templates", "safety", "metrics", "records", "retention",
-                                "experiment"});
+                                "experiment", "replies"});
     if (!root["version"]) {
       c.error(root, "the policy needs 'version: 1' at the top");
     } else if (auto v = c.integer(root["version"], "version", 1, 1000); v && *v != 1) {
@@ -819,6 +820,38 @@ PolicyResult parse_policy(const std::string& text, const std::string& path) {
             else
               p->retention.audit = *d;
           }
+      }
+    }
+    if (root["replies"]) {
+      const auto& r = root["replies"];
+      if (c.keys(r, "replies", {"promise", "pause", "listen", "secret_file", "watch", "every"})) {
+        if (r["watch"])
+          if (auto d = c.duration(r["watch"], "replies.watch")) p->replies.watch = *d;
+        if (r["every"])
+          if (auto d = c.duration(r["every"], "replies.every")) {
+            if (*d != 0 && *d < kSecond)
+              c.error(r["every"], "replies.every must be 0s (off) or at least 1s");
+            else
+              p->replies.every = *d;
+          }
+        if (r["promise"])
+          if (auto d = c.duration(r["promise"], "replies.promise")) p->replies.promise = *d;
+        if (r["pause"])
+          if (auto d = c.duration(r["pause"], "replies.pause")) p->replies.pause = *d;
+        if (r["listen"])
+          if (auto s = c.scalar(r["listen"], "replies.listen")) {
+            // An IPv4 address and a port: the webhook is meant for 127.0.0.1 behind a proxy.
+            static const std::regex kListen(R"(((25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9]):([0-9]{1,5}))");
+            std::smatch m;
+            if (!std::regex_match(*s, m, kListen) || std::stoi(m[4].str()) < 1 || std::stoi(m[4].str()) > 65535)
+              c.error(r["listen"], "replies.listen must be IPV4_ADDRESS:PORT like \"127.0.0.1:9465\", not '" + *s + "'");
+            else
+              p->replies.listen = *s;
+          }
+        if (r["secret_file"])
+          if (auto s = c.scalar(r["secret_file"], "replies.secret_file")) p->replies.secret_file = *s;
+        if (r["listen"] && !r["secret_file"])
+          c.error(r["listen"], "replies.listen needs replies.secret_file: the webhook takes only signed replies");
       }
     }
     // channels and templates first: steps refer to them.

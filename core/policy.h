@@ -80,6 +80,17 @@ struct Limits {
   CapScope scope = CapScope::kShop;
 };
 
+// What buyers' replies do (core/replies.h): how long a promise to pay and any other
+// reply hold the buyer's automatic reminders back.
+struct Replies {
+  Millis promise = 24 * kHour;  // a promise to pay: the next step waits this long after it
+  Millis pause = 24 * kHour;    // any other reply: automatic steps wait this long; 0 = off
+  Millis watch = 7 * kDay;      // the aliexpress chat of buyers reminded this recently is read
+  Millis every = kMinute;       // each watched buyer's chat is read this often
+  std::string listen;           // "127.0.0.1:9465": the signed inbound webhook; empty: none
+  std::string secret_file;      // its Standard Webhooks secret (resolved at use)
+};
+
 // How long finished orders and audit rows are kept in the store (core/retention.h).
 struct Retention {
   Millis orders = 90 * kDay;
@@ -169,6 +180,7 @@ struct Policy {
   Payment payment;
   RecordWindow records;  // how old or how far ahead a record's time may be
   Retention retention;
+  Replies replies;
   std::vector<Campaign> campaigns;
   Limits limits;
   std::map<std::string, std::string> zones;      // country (or "default") -> IANA zone

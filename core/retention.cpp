@@ -59,7 +59,7 @@ void prune_orders(Store& store, const Policy& policy, Millis now, int batch, Pru
         "SELECT o.shop, o.order_id FROM orders o "
         "WHERE ((o.status != 'awaiting_payment' AND o.status_at < ?1) OR (o.status = 'awaiting_payment' AND o.closes_at < ?1)) "
         "AND NOT EXISTS (SELECT 1 FROM schedule s WHERE s.shop = o.shop AND s.order_id = o.order_id "
-        "                AND s.state IN ('scheduled', 'sending')) "
+        "                AND s.state IN ('scheduled', 'sending', 'held')) "
         "AND NOT EXISTS (SELECT 1 FROM schedule s JOIN ledger l ON l.send_id = s.send_id "
         "                WHERE s.shop = o.shop AND s.order_id = o.order_id AND l.released = 0 AND l.at > ?2) "
         "LIMIT ?3");
@@ -149,6 +149,33 @@ std::int64_t prune_audit(Store& store, const Policy& policy, Millis now, int bat
   return n;
 }
 
+// Replies, cleared flags and chat cursors: each at most `batch` rows, in one transaction.
+std::int64_t prune_replies(Store& store, const Policy& policy, Millis now, int batch) {
+  WriteTx tx(store);
+  auto& a = store.stmt(
+      "DELETE FROM replies WHERE (shop, channel, message_id) IN "
+      "(SELECT shop, channel, message_id FROM replies WHERE at < ? LIMIT ?)");
+  a.bind(1, static_cast<int64_t>(now - policy.records.max_age));
+  a.bind(2, batch);
+  std::int64_t n = a.exec();
+  a.reset();
+  auto& f = store.stmt(
+      "DELETE FROM flags WHERE id IN (SELECT id FROM flags WHERE cleared_at IS NOT NULL AND cleared_at < ? LIMIT ?)");
+  f.bind(1, static_cast<int64_t>(now - policy.retention.audit));
+  f.bind(2, batch);
+  n += f.exec();
+  f.reset();
+  auto& c = store.stmt(
+      "DELETE FROM source_state WHERE source IN (SELECT source FROM source_state WHERE source LIKE 'aliexpress_chat:%' "
+      "AND last_poll_at < ? LIMIT ?)");
+  c.bind(1, static_cast<int64_t>(now - policy.retention.orders - policy.replies.watch));
+  c.bind(2, batch);
+  n += c.exec();
+  c.reset();
+  tx.commit();
+  return n;
+}
+
 }  // namespace
 
 PruneResult prune_step(Store& store, const Policy& policy, Millis now, int batch) {
@@ -156,7 +183,8 @@ PruneResult prune_step(Store& store, const Policy& policy, Millis now, int batch
   r.inbox = prune_inbox(store, batch);
   prune_orders(store, policy, now, batch, r);
   r.audit = prune_audit(store, policy, now, batch);
-  r.more = r.more || r.inbox == batch || r.audit == batch;
+  r.replies = prune_replies(store, policy, now, batch);
+  r.more = r.more || r.inbox == batch || r.audit == batch || r.replies >= batch;
   return r;
 }
 

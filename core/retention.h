@@ -7,6 +7,9 @@
 //    steps, their sends (when no kept step shares them) and their ledger rows; never
 //    an order with a step still open, nor one whose ledger rows are inside a cap
 //    window;
+//  - buyers' replies older than records.max_age (a record that old is refused anyway,
+//    so its message id cannot come back), flags cleared longer ago than
+//    retention.audit, and chat cursors of buyers not read for retention.orders;
 //  - audit rows older than retention.audit that the audit file already holds (never
 //    the newest line, which the next one chains to). The hash of the last deleted
 //    line is kept (meta: audit_anchor_seq/_hash), so the table's chain is still
@@ -25,9 +28,9 @@
 namespace nudge {
 
 struct PruneResult {
-  std::int64_t inbox = 0, orders = 0, steps = 0, sends = 0, ledger = 0, audit = 0;
+  std::int64_t inbox = 0, orders = 0, steps = 0, sends = 0, ledger = 0, audit = 0, replies = 0;
   bool more = false;  // a batch was full: call again soon
-  std::int64_t total() const { return inbox + orders + steps + sends + ledger + audit; }
+  std::int64_t total() const { return inbox + orders + steps + sends + ledger + audit + replies; }
 };
 
 // One round: at most `batch` inbox lines, `batch` orders and `batch` audit rows, each

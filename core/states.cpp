@@ -11,6 +11,7 @@ const char* to_string(StepState s) {
     case StepState::kSkipped: return "skipped";
     case StepState::kCancelled: return "cancelled";
     case StepState::kInDoubt: return "in_doubt";
+    case StepState::kHeld: return "held";
   }
   return "?";
 }
@@ -29,7 +30,7 @@ const char* to_string(SendState s) {
 
 std::optional<StepState> parse_step_state(std::string_view s) {
   for (auto v : {StepState::kScheduled, StepState::kSending, StepState::kSent, StepState::kFailed, StepState::kSkipped,
-                 StepState::kCancelled, StepState::kInDoubt})
+                 StepState::kCancelled, StepState::kInDoubt, StepState::kHeld})
     if (s == to_string(v)) return v;
   return std::nullopt;
 }

@@ -8,8 +8,9 @@
 namespace nudge {
 
 // A step: scheduled until claimed; then sending (its send is in flight) and one of
-// the final states.
-enum class StepState { kScheduled, kSending, kSent, kFailed, kSkipped, kCancelled, kInDoubt };
+// the final states. `held` waits, unclaimed, while the buyer has an open flag (a reply
+// that asked to pay or talk off the platform); clearing the flag schedules it again.
+enum class StepState { kScheduled, kSending, kSent, kFailed, kSkipped, kCancelled, kInDoubt, kHeld };
 
 // A send: sending (committed before its channel is called), retry (waits for its
 // next attempt), or final.

@@ -133,6 +133,24 @@ ALTER TABLE schedule ADD COLUMN manual_template TEXT;
 ALTER TABLE schedule ADD COLUMN actor TEXT;
 CREATE INDEX ledger_buyer ON ledger(buyer_id, at) WHERE released = 0;
 )sql",
+    // 8: buyers' replies (each (shop, channel, message_id) taken once; the latest one
+    //    of a buyer decides how long their reminders wait) and the flags that replies
+    //    asking to pay or talk off the platform raise until the seller clears them.
+    R"sql(
+CREATE TABLE replies(
+  shop TEXT NOT NULL, channel TEXT NOT NULL, message_id TEXT NOT NULL,
+  buyer_id TEXT NOT NULL, at INTEGER NOT NULL, class TEXT NOT NULL, category TEXT,
+  received_at INTEGER NOT NULL,
+  PRIMARY KEY(shop, channel, message_id)) WITHOUT ROWID;
+CREATE INDEX replies_buyer ON replies(shop, buyer_id, at);
+CREATE INDEX replies_at ON replies(at);
+CREATE TABLE flags(
+  id INTEGER PRIMARY KEY, shop TEXT NOT NULL, buyer_id TEXT NOT NULL,
+  category TEXT NOT NULL, matched TEXT NOT NULL, text TEXT NOT NULL,
+  channel TEXT NOT NULL, message_id TEXT NOT NULL, at INTEGER NOT NULL,
+  cleared_at INTEGER, cleared_by TEXT);
+CREATE INDEX flags_open ON flags(shop, buyer_id) WHERE cleared_at IS NULL;
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == Store::kSchemaVersion);
 

@@ -171,8 +171,9 @@ bool print_buyer(Store& store, const Policy& policy, const std::string& buyer, c
                            {"counts", led.getColumn(7).getInt() == 0},
                            {"orders", led.getColumn(8).getString()}});
   }
-  SQLite::Statement open(store.db(), "SELECT shop, order_id, step, due_at FROM schedule WHERE buyer_id=?" +
-                                         shop_clause + " AND state='scheduled' ORDER BY due_at");
+  // Open steps: scheduled, or held while the buyer has an open flag.
+  SQLite::Statement open(store.db(), "SELECT shop, order_id, step, due_at, state, COALESCE(reason,'') FROM schedule "
+                                     "WHERE buyer_id=?" + shop_clause + " AND state IN ('scheduled','held') ORDER BY due_at");
   bind(open);
   j["open_steps"] = nlohmann::json::array();
   while (open.executeStep())
@@ -180,13 +181,37 @@ bool print_buyer(Store& store, const Policy& policy, const std::string& buyer, c
                                {"order", open.getColumn(1).getString()},
                                {"step", open.getColumn(2).getString()},
                                {"due", format_instant(open.getColumn(3).getInt64())},
-                               {"due_local", format_local(open.getColumn(3).getInt64(), zone)}});
+                               {"due_local", format_local(open.getColumn(3).getInt64(), zone)},
+                               {"state", open.getColumn(4).getString()},
+                               {"reason", open.getColumn(5).getString()}});
+  // The buyer's replies (newest ten) and open flags (core/replies.h, nudgectl flags).
+  SQLite::Statement rep(store.db(), "SELECT shop, channel, message_id, at, class, COALESCE(category,'') FROM replies "
+                                    "WHERE buyer_id=?" + shop_clause + " ORDER BY at DESC LIMIT 10");
+  bind(rep);
+  j["replies"] = nlohmann::json::array();
+  while (rep.executeStep())
+    j["replies"].push_back({{"shop", rep.getColumn(0).getString()},
+                            {"channel", rep.getColumn(1).getString()},
+                            {"message_id", rep.getColumn(2).getString()},
+                            {"at", format_instant(rep.getColumn(3).getInt64())},
+                            {"local", format_local(rep.getColumn(3).getInt64(), zone)},
+                            {"class", rep.getColumn(4).getString()},
+                            {"category", rep.getColumn(5).getString()}});
+  SQLite::Statement flg(store.db(), "SELECT id, shop, category, text FROM flags WHERE buyer_id=?" + shop_clause +
+                                        " AND cleared_at IS NULL ORDER BY at");
+  bind(flg);
+  j["open_flags"] = nlohmann::json::array();
+  while (flg.executeStep())
+    j["open_flags"].push_back({{"id", flg.getColumn(0).getInt64()},
+                               {"shop", flg.getColumn(1).getString()},
+                               {"reason", "off_platform_request:" + flg.getColumn(2).getString()},
+                               {"text", flg.getColumn(3).getString()}});
   SQLite::Statement opt(store.db(), "SELECT shop, at FROM optout WHERE buyer_id=?" + shop_clause);
   bind(opt);
   j["opted_out"] = nlohmann::json::array();
   while (opt.executeStep()) j["opted_out"].push_back(opt.getColumn(0).getString());
   if (json) {
-    out << j.dump(2) << "\n";
+    out << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return true;
   }
   out << "buyer " << buyer << (shop.empty() ? "" : " in " + shop) << ", times in " << zone->name() << "\n";
@@ -202,7 +227,21 @@ bool print_buyer(Store& store, const Policy& policy, const std::string& buyer, c
   if (j["open_steps"].empty()) out << "  none\n";
   for (const auto& s : j["open_steps"])
     out << "  " << s["due_local"].get<std::string>() << "  " << s["shop"].get<std::string>() << "/"
-        << s["order"].get<std::string>() << " " << s["step"].get<std::string>() << "\n";
+        << s["order"].get<std::string>() << " " << s["step"].get<std::string>()
+        << (s["state"] == "held" ? "  held: " + s["reason"].get<std::string>() : std::string()) << "\n";
+  out << "replies (newest first):\n";
+  if (j["replies"].empty()) out << "  none\n";
+  for (const auto& r : j["replies"])
+    out << "  " << r["local"].get<std::string>() << "  " << std::left << std::setw(12) << r["class"].get<std::string>()
+        << (r["category"] == "" ? std::string() : " (" + r["category"].get<std::string>() + ")") << " via "
+        << r["channel"].get<std::string>() << ", message " << r["message_id"].get<std::string>() << "\n";
+  for (const auto& f : j["open_flags"]) {
+    std::string text = f["text"].get<std::string>();
+    for (auto& ch : text)
+      if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = ' ';
+    out << "open flag " << f["id"].get<std::int64_t>() << ": " << f["reason"].get<std::string>()
+        << " (nudgectl flags clear " << f["id"].get<std::int64_t>() << ")\n  > " << text << "\n";
+  }
   return true;
 }
 

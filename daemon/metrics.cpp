@@ -272,6 +272,7 @@ void Metrics::observe(std::string_view line) {
     if (auto m = parse_money(str(j, "amount"))) recovered_[str(j, "currency")] += *m;
     return;
   }
+  if (event == "replied") ++replies_[{reason}];
 
   if (!send_id) return;
   auto ts = parse_instant(ts_text);
@@ -303,6 +304,9 @@ std::string Metrics::render() {
   counter_samples(out, "nudge_deferrals_total", {"reason"}, deferrals_);
   family(out, "nudge_skips_total", "counter", "Reminder steps skipped, by reason.");
   counter_samples(out, "nudge_skips_total", {"reason"}, skips_);
+  family(out, "nudge_replies_total", "counter",
+         "Buyers' replies taken, by class (opt_out, off_platform, promise, other).");
+  counter_samples(out, "nudge_replies_total", {"class"}, replies_);
   family(out, "nudge_channel_pauses_total", "counter", "Sends deferred because their channel was paused.");
   counter_samples(out, "nudge_channel_pauses_total", {"channel"}, pauses_);
   family(out, "nudge_store_faults_total", "counter", "Store errors (disk full, read-only, locked); sending pauses.");
@@ -340,6 +344,9 @@ std::string Metrics::render() {
   if (gauges_ok) out += "nudge_pending_steps " + std::to_string(g.pending_steps) + "\n";
   family(out, "nudge_due_backlog", "gauge", "Scheduled reminder steps already due (should stay near 0).");
   if (gauges_ok) out += "nudge_due_backlog " + std::to_string(g.due_backlog) + "\n";
+  family(out, "nudge_open_flags", "gauge",
+         "Buyers' replies that asked to pay or talk off the platform, not yet cleared (nudgectl flags).");
+  if (gauges_ok) out += "nudge_open_flags " + std::to_string(g.open_flags) + "\n";
   family(out, "nudge_last_poll_age_seconds", "gauge", "Seconds since the source was last polled.");
   if (gauges_ok && g.last_poll_age_seconds) out += "nudge_last_poll_age_seconds " + number(*g.last_poll_age_seconds) + "\n";
   family(out, "nudge_source_last_poll_age_seconds", "gauge", "Seconds since each order source was last polled.");

@@ -30,6 +30,7 @@ class Metrics {
     std::map<std::string, double> token_expiry_seconds;  // shop -> Unix seconds (AliExpress tokens)
     // Each source (its name, its shop or ""): seconds since its last poll.
     std::map<std::pair<std::string, std::string>, double> source_poll_age_seconds;
+    std::int64_t open_flags = 0;                    // buyers' off-platform requests not yet cleared
   };
   using GaugeSource = std::function<Gauges()>;
 
@@ -73,6 +74,7 @@ class Metrics {
   std::map<Labels, std::uint64_t> reminders_;  // {channel, outcome}
   std::map<Labels, std::uint64_t> deferrals_;  // {reason}
   std::map<Labels, std::uint64_t> skips_;      // {reason}
+  std::map<Labels, std::uint64_t> replies_;    // {class}
   std::map<Labels, std::uint64_t> pauses_;     // {channel}
   std::uint64_t store_faults_ = 0;
   std::map<Labels, std::uint64_t> polls_ = {{{"ok"}, 0}, {{"failed"}, 0}};  // {result}, both from 0

@@ -29,6 +29,7 @@
 #include "daemon/inspect.h"
 #include "daemon/report_view.h"
 #include "daemon/remind.h"
+#include "daemon/replies_cli.h"
 #include "daemon/service.h"
 #include "daemon/source_check.h"
 
@@ -85,6 +86,12 @@ void usage(std::ostream& out) {
          "                                  automatic one; waits up to D (default 30s or more, 0: not) for nudged's\n"
          "                                  decision: sent, deferred (quiet hours, caps) or refused; exit 1 refused,\n"
          "                                  75 no answer\n"
+         "  reply --shop S --buyer B --text TEXT [--at TIME] [--message-id ID]\n"
+         "                                  a buyer's answer (say, an e-mail) into the inbox: nudged decides\n"
+         "                                  what it does (opt-out, off-platform flag, promise, pause)\n"
+         "  flags [--shop S] [--all], flags clear ID\n"
+         "                                  buyers' requests to pay or talk off the platform (their reminders\n"
+         "                                  are held); clearing one lets the reminders go on\n"
          "options:\n"
          "  --config FILE                   the policy (default /etc/nudge/nudge.yaml)\n"
          "  --json                          machine-readable output\n";
@@ -623,6 +630,45 @@ int cmd_remind(const Args& a) {
   return remind_orders(*policy, req, std::cout, std::cerr);
 }
 
+// reply, flags: daemon/replies_cli.h.
+int cmd_replies(const Args& a) {
+  if (a.words[0] == "reply") {
+    if (a.words.size() != 1 || a.opt("--shop").empty() || a.opt("--buyer").empty() || a.opt("--text").empty()) {
+      std::cerr << "nudgectl reply: use 'nudgectl reply --shop S --buyer B --text \"...\" [--at TIME] "
+                   "[--message-id ID]'\n";
+      return kExitUsage;
+    }
+    auto store = open_store_or_exit(store_path_or_exit(a.config), Store::Mode::kReadWrite);
+    return write_reply(*store, SystemClock().now(),
+                       {a.opt("--shop"), a.opt("--buyer"), a.opt("--text"), a.opt("--at"), a.opt("--message-id")},
+                       std::cout, std::cerr);
+  }
+  auto policy = policy_or_exit(a.config);
+  if (a.words.size() == 1) {
+    auto store = store_or_exit(*policy, Store::Mode::kReadOnly);
+    print_flags(*store, a.opt("--shop"), a.flag("--all"), a.json, std::cout);
+    return 0;
+  }
+  std::int64_t id = 0;
+  if (a.words.size() != 3 || a.words[1] != "clear" || a.words[2].empty() ||
+      a.words[2].find_first_not_of("0123456789") != std::string::npos || a.words[2].size() > 18) {
+    std::cerr << "nudgectl flags: use 'nudgectl flags [--shop S] [--all]' or 'nudgectl flags clear ID'\n";
+    return kExitUsage;
+  }
+  id = std::stoll(a.words[2]);
+  auto store = store_or_exit(*policy, Store::Mode::kReadWrite);
+  SystemClock clock;
+  Engine engine(*store, policy, clock);
+  int released = engine.clear_flag(id, unix_actor());
+  if (released < 0) {
+    std::cerr << "nudgectl flags: no open flag " << id << "\n";
+    return 1;
+  }
+  std::cout << "flag " << id << " cleared; " << released << " held reminder step" << (released == 1 ? "" : "s")
+            << " scheduled again\n";
+  return 0;
+}
+
 int cmd_source(const Args& a) {
   if (a.words.size() != 2 || a.words[1] != "check") {
     std::cerr << "nudgectl: unknown source command\n";
@@ -649,9 +695,10 @@ int cmd_source(const Args& a) {
 int main(int argc, char** argv) {
   using namespace nudge;
   Args a;
-  static const std::vector<std::string> kValued = {"--shop", "--orders",   "--until", "--since", "--policy", "-n",
-                                                    "--by",   "--html",     "--store", "--channel", "--template",
-                                                    "--feed", "--wait"};
+  static const std::vector<std::string> kValued = {"--shop",  "--orders", "--until",   "--since",   "--policy",
+                                                    "-n",      "--by",     "--html",    "--store",   "--channel",
+                                                    "--template", "--feed", "--wait",   "--buyer",   "--text",
+                                                    "--at",    "--message-id"};
   for (int i = 1; i < argc; ++i) {
     std::string s = argv[i];
     if (s == "--config" && i + 1 < argc) {
@@ -693,6 +740,7 @@ int main(int argc, char** argv) {
     if (cmd == "backup") return cmd_backup(a);
     if (cmd == "buyer" || cmd == "order") return cmd_buyer_or_order(a);
     if (cmd == "remind") return cmd_remind(a);
+    if (cmd == "reply" || cmd == "flags") return cmd_replies(a);
   } catch (const std::exception& e) {
     std::cerr << "nudgectl: " << e.what() << "\n";
     return kExitSoftware;

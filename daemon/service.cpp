@@ -155,6 +155,42 @@ bool Service::setup(std::shared_ptr<const Policy> policy, std::string& error) {
       log_warn(std::string("cannot move WAL checkpoints off the loop: ") + e.what());
     }
   }
+  // Buyers' replies posted to the signed webhook are taken at once, each in its own
+  // transaction, like a page of one record.
+  replies_ = std::make_unique<ReplyListener>(io_, clock_, [this](const ReplyRecord& r) {
+    try {
+      IngestResult res = engine_->ingest({r});
+      store_ok();
+      after_commit();
+      arm_wake();
+      return res;
+    } catch (const std::exception& e) {
+      store_fault("recording a reply", e);
+      throw;
+    }
+  });
+  if (!replies_->apply(*policy_, options_.credentials_dir, error)) {
+    setup_exit_ = kExitConfig;
+    return false;
+  }
+  chat_ = std::make_unique<ChatPoller>(io_, clock_, *store_,
+                                       [this](const std::vector<FeedRecord>& page, const std::string& source,
+                                              const std::string& cursor) {
+                                         try {
+                                           IngestResult r = engine_->ingest(page, source, cursor);
+                                           if (r.replies) log_info("chat: " + std::to_string(r.replies) + " replies");
+                                           store_ok();
+                                           after_commit();
+                                           arm_wake();
+                                         } catch (const std::exception& e) {
+                                           store_fault("recording a page of chat", e);
+                                           throw;
+                                         }
+                                       });
+  if (!chat_->apply(*policy_, options_.credentials_dir, error)) {
+    setup_exit_ = kExitConfig;
+    return false;
+  }
   return metrics_->apply(*policy_, error);
 }
 
@@ -237,6 +273,8 @@ void Service::begin_shutdown() {
   stopping_ = true;
   notifier_.stopping();
   metrics_->close();
+  if (replies_) replies_->close();
+  if (chat_) chat_->stop();
   signals_.cancel();
   for (auto& f : feeds_) f->timer->cancel();
   wake_timer_.cancel();
@@ -297,6 +335,8 @@ void Service::reload() {
       log_info("policy reloaded; " + std::to_string(replanned) + " pending steps re-planned");
       std::string metrics_error;
       if (!metrics_->apply(*policy_, metrics_error)) log_error(metrics_error);
+      if (!replies_->apply(*policy_, options_.credentials_dir, metrics_error)) log_error(metrics_error);
+      if (!chat_->apply(*policy_, options_.credentials_dir, metrics_error)) log_error(metrics_error);
       arm_wake();
     }
     after_commit();
@@ -456,11 +496,12 @@ void Service::on_page(const std::string& name, std::optional<SourcePage> page, c
       bool empty_page = page->records.empty() && page->cursor == f.cursor;
       auto r = engine_->ingest(page->records, name, page->cursor);
       f.cursor = page->cursor;
-      if (!empty_page && (r.orders || r.status_changes || r.rejected || r.reminds))
+      if (!empty_page && (r.orders || r.status_changes || r.rejected || r.reminds || r.replies))
         log_info(prefix + "poll: " + std::to_string(r.orders) + " orders, " + std::to_string(r.status_changes) +
                  " status changes, " + std::to_string(r.rejected) + " rejected, " + std::to_string(r.planned_steps) +
                  " steps planned, " + std::to_string(r.cancelled_steps) + " cancelled" +
-                 (r.reminds ? ", " + std::to_string(r.reminds) + " manual reminders" : ""));
+                 (r.reminds ? ", " + std::to_string(r.reminds) + " manual reminders" : "") +
+                 (r.replies ? ", " + std::to_string(r.replies) + " replies" : ""));
       if (page->more) next = 0;
       store_ok();
       count_poll(true);
@@ -788,6 +829,7 @@ Metrics::Gauges Service::read_gauges() {
     if (!g.last_poll_age_seconds || age > *g.last_poll_age_seconds) g.last_poll_age_seconds = age;
     g.source_poll_age_seconds[{f->conf.name, f->conf.shop}] = age;
   }
+  g.open_flags = count_at(*store_, "SELECT COUNT(*) FROM flags WHERE cleared_at IS NULL AND ? >= 0", now);
   return g;
 }
 

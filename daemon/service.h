@@ -25,7 +25,9 @@
 #include "daemon/channel.h"
 #include "daemon/channel_gate.h"
 #include "daemon/metrics.h"
+#include "daemon/chat_poller.h"
 #include "daemon/notify.h"
+#include "daemon/reply_listener.h"
 #include "daemon/source.h"
 
 namespace nudge {
@@ -112,6 +114,8 @@ class Service {
   std::map<std::string, std::unique_ptr<boost::asio::steady_timer>> gate_timers_;
   Notifier notifier_{io_};            // sd_notify: READY, RELOADING, STOPPING, STATUS, WATCHDOG
   std::unique_ptr<Metrics> metrics_;  // /metrics, fed by the audit mirror
+  std::unique_ptr<ReplyListener> replies_;  // POST /replies (replies.listen), into the engine
+  std::unique_ptr<ChatPoller> chat_;        // AliExpress buyer chat, read for replies
 
   Millis hold_wait() const;
   void schedule_checkpoint();

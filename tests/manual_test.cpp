@@ -202,7 +202,7 @@ TEST_CASE("a remind record is read as strictly as the other records") {
             "field 'actor' has a control character"},
            {R"({"type":"remind","shop":"s1","order_id":"8001","actor":"a","channel":7.5,"at":"2026-11-20T10:00:00Z"})",
             "field 'channel' must be a string"},
-           {R"({"type":"nag","shop":"s1","order_id":"8001"})", "expected order, status or remind"},
+           {R"({"type":"nag","shop":"s1","order_id":"8001"})", "expected order, status, remind or reply"},
        }) {
     auto r = parse_feed_line(c.line);
     REQUIRE_MESSAGE(std::holds_alternative<RejectedRecord>(r), c.line);

@@ -64,7 +64,8 @@ std::string reaching_policy(const std::string& source) {
          "metrics: {port: 0}\n"
          "records: {max_age: 400d}\n"
          "retention: {orders: 90d}\n"
-         "experiment: {holdout: 5%, salt: s, attribution_window: 72h}\n";
+         "experiment: {holdout: 5%, salt: s, attribution_window: 72h}\n"
+         "replies: {promise: 24h}\n";
 }
 
 struct KeyRecorder : PolicyObserver {
@@ -98,6 +99,7 @@ std::string schema_def_for(const std::string& where, const std::string& source_t
       {"records", "records"},
       {"retention", "retention"},
       {"experiment", "experiment"},
+      {"replies", "replies"},
   };
   if (w == "source" || std::regex_match(w, std::regex(R"(sources\[[0-9]+\])"))) return "source_" + source_type;
   auto it = kDefs.find(w);

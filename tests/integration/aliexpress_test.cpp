@@ -461,3 +461,109 @@ TEST_CASE("nudgectl source check: what the gateway sees, refused credentials, an
     CHECK(r.out.find("FAILED") != std::string::npos);
   }
 }
+
+// Buyers answer in AliExpress chat (issue 14): nudged reads the chat of the buyers it
+// reminds through the fake's /aliexpress/message/history/list, and the next reminder
+// follows what they wrote. Only the buyer's own messages count; each is taken once,
+// across a restart too.
+TEST_CASE("AliExpress buyers who answer stop, ask for a bank transfer or promise to pay get no second reminder") {
+  json state = {{"orders",
+                 {order(2001, "es2001stop", "PLACE_ORDER_SUCCESS", "10.00", 0),
+                  order(2002, "ru2002bank", "PLACE_ORDER_SUCCESS", "10.00", 0),
+                  order(2003, "br2003prom", "PLACE_ORDER_SUCCESS", "10.00", 0),
+                  order(2004, "fr2004mute", "PLACE_ORDER_SUCCESS", "10.00", 0)}},
+                {"buyer_ids",
+                 {{"es2001stop", 2206872001001}, {"ru2002bank", 2206872002002}, {"br2003prom", 2206872003003},
+                  {"fr2004mute", 2206872004004}}}};
+  Shop shop(state);
+  test::write_file(shop.policy, R"(version: 1
+store: nudge.db
+audit_log: audit.jsonl
+source: {type: aliexpress, every: 1s, page_size: 10, overlap: 1m, shop: s1, gateway: ")" + shop.gateway->url() +
+                                    R"(", app_key: ")" + kAppKey + R"(", app_secret_file: app_secret, session_file: session}
+payment: {deadline: 1s, closes_after: 10m, stop_before_close: 1s}
+campaigns:
+  - name: default
+    match: {}
+    steps:
+      - {name: first, after: 0s, channel: platform, template: gentle}
+      - {name: second, after: 20s, channel: platform, template: gentle}
+limits:
+  per_order: 2
+  per_buyer: [{max: 10, within: 1h}]
+  merge: false
+replies: {every: 1s, promise: 1h, pause: 1h}
+channels:
+  platform: {type: aliexpress, timeout: 2s, rate: 10/s}
+templates:
+  gentle:
+    en: {subject: "Your order {{first_order_id}} is waiting", body: "Hi {{buyer_name}}, it is reserved for you"}
+)");
+  shop.daemon = std::make_unique<test::Process>(std::vector<std::string>{NUDGED_PATH, "--config", shop.policy}, shop.log);
+  REQUIRE_MESSAGE(test::eventually([&] {
+                    for (const char* id : {"2001", "2002", "2003", "2004"})
+                      if (shop.sent_for(id) != 1) return false;
+                    return true;
+                  }, 20s),
+                  test::read_file(shop.log) << test::read_file(shop.audit));
+
+  // They answer in the chat, after the seller's reminder (from_account_type 2 here:
+  // the seller's side, which must not count).
+  long long now = nudge::SystemClock().now();
+  auto msg = [&](const std::string& id, int from, const std::string& txt, long long at) {
+    return json{{"message_id", id}, {"from_account_type", from}, {"to_account_type", from == 11 ? 2 : 11},
+                {"from_account_id", "a"}, {"to_account_id", "b"}, {"template_id", 1}, {"type", 1},
+                {"content", json{{"txt", txt}}.dump()}, {"send_time", at}};
+  };
+  state["chats"] = {
+      {"2206872001001", {msg("m1", 2, "Your order is reserved, stop by the app to pay", now - 500), msg("m2", 11, "STOP", now)}},
+      {"2206872002002", {msg("m3", 11, "Можно оплатить переводом на карту? Дам реквизиты", now)}},
+      {"2206872003003", {msg("m4", 11, "Vou pagar amanhã, obrigado", now)}},
+      {"2206872004004", {msg("m5", 2, "Please don't forget to pay", now)}}};
+  test::replace_file(shop.state, state.dump());
+
+  REQUIRE_MESSAGE(test::eventually([&] { return test::audit_count(shop.audit, "replied") >= 3; }, 15s),
+                  test::read_file(shop.log));
+  // Past the second step's time: 2004 (who said nothing) gets it, the others do not.
+  REQUIRE_MESSAGE(test::eventually([&] { return shop.sent_for("2004") == 2; }, 30s), test::read_file(shop.log));
+  CHECK(shop.sent_for("2001") == 1);
+  CHECK(shop.sent_for("2002") == 1);
+  CHECK(shop.sent_for("2003") == 1);
+  CHECK(test::audit_count(shop.audit, "replied") == 3);  // the seller's messages are not replies
+  CHECK(test::audit_count(shop.audit, "opted_out") == 1);
+  CHECK(test::audit_count(shop.audit, "cancelled", "2001") == 1);
+  CHECK(test::audit_count(shop.audit, "held", "2002") == 1);
+  CHECK(test::audit_count(shop.audit, "deferred", "2003") == 1);
+  CHECK(shop.db_count("SELECT COUNT(*) FROM flags WHERE buyer_id='ru2002bank' AND cleared_at IS NULL") == 1);
+  auto flags = shop.ctl({"flags"});
+  CHECK(flags.out.find("s1/ru2002bank  off_platform_request:payment_route") != std::string::npos);
+  MESSAGE("nudgectl flags:\n" << flags.out << "nudgectl buyer ru2002bank:\n" << shop.ctl({"buyer", "ru2002bank"}).out);
+  // The flagged buyer's chat is tagged for the seller (tag_code 0), and only theirs.
+  auto tags = shop.calls_of(nudge::aliexpress::kSessionTagUpdate);
+  REQUIRE(tags.size() == 1);
+  CHECK(tags[0]["buyer_id"] == 2206872002002);
+  CHECK(tags[0]["tag_code"] == 0);
+  // Every history call asked for one numeric buyer, at most 20 messages.
+  auto reads = shop.calls_of(nudge::aliexpress::kMessageHistory);
+  CHECK(reads.size() >= 4);
+  for (const auto& c : reads) {
+    CHECK(c["outcome"] == "ok");
+    CHECK(c["page_size"] == 20);
+  }
+  shop.check_no_secrets();
+
+  // A restart: the chats are read again from their cursors; nothing is taken twice.
+  shop.daemon->signal(SIGTERM);
+  REQUIRE(shop.daemon->wait(15s) == 0);
+  size_t before = reads.size();
+  shop.daemon = std::make_unique<test::Process>(std::vector<std::string>{NUDGED_PATH, "--config", shop.policy}, shop.log);
+  REQUIRE_MESSAGE(test::eventually([&] { return shop.calls_of(nudge::aliexpress::kMessageHistory).size() >= before + 2; },
+                                   20s),
+                  test::read_file(shop.log));
+  bool resumed = false;
+  for (const auto& c : shop.calls_of(nudge::aliexpress::kMessageHistory))
+    if (c.value("last_message_id", json()) == "m2") resumed = true;
+  CHECK(resumed);  // es2001stop's chat continues after the last message read
+  CHECK(test::audit_count(shop.audit, "replied") == 3);
+  CHECK(shop.db_count("SELECT COUNT(*) FROM replies") == 3);
+}

@@ -41,10 +41,11 @@ expect() {
     fi
 }
 
-expect 'nudgectl ' 'audit backup buyer check optout order orders remind report simulate source status summary'
+expect 'nudgectl ' 'audit backup buyer check flags optout order orders remind reply report simulate source status summary'
 expect 'nudgectl source ' 'check'
 expect 'nudgectl ' "$help_commands"  # and nothing in --help is missing
 expect 'nudgectl s' 'simulate source status summary'
+expect 'nudgectl r' 'remind reply report'
 expect 'nudgectl --config ' 'nudge.yaml.example other.yml policies shop.yaml'
 expect 'nudgectl --config shop.yaml o' 'optout order orders'
 expect 'nudgectl check ' 'nudge.yaml.example other.yml policies shop.yaml'
@@ -67,6 +68,10 @@ expect 'nudgectl remind 8001 --' '--channel --config --feed --help --json --shop
 expect 'nudgectl remind --feed ' 'audit.jsonl audit.jsonl-20261125.gz audit.jsonl-20261126 audit.jsonl.1 feed.json notes.txt nudge.yaml.example orders.jsonl other.yml policies shop.yaml'
 expect 'nudgectl remind 8001 --channel ' ''
 expect 'nudgectl remind --shop s1 --template gentle 8001 --' '--channel --config --feed --help --json --shop --template --wait'
+expect 'nudgectl reply --' '--at --buyer --config --help --json --message-id --shop --text'
+expect 'nudgectl reply --text ' ''
+expect 'nudgectl flags ' 'clear'
+expect 'nudgectl flags --' '--all --config --help --json --shop'
 expect 'nudgectl audit ' 'tail verify'
 expect 'nudgectl audit verify ' 'audit.jsonl audit.jsonl-20261126 audit.jsonl.1 orders.jsonl policies'
 expect 'nudgectl audit verify --' '--config --help --json --rotated'

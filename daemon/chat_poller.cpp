@@ -1,0 +1,190 @@
+#include "daemon/chat_poller.h"
+
+#include <nlohmann/json.hpp>
+
+#include "core/aliexpress.h"
+#include "daemon/log.h"
+
+namespace nudge {
+
+namespace {
+std::string source_of(const std::string& shop, const std::string& buyer) {
+  return "aliexpress_chat:" + shop + "/" + buyer;
+}
+}  // namespace
+
+ChatPoller::ChatPoller(boost::asio::io_context& io, Clock& clock, Store& store, Take take)
+    : io_(io), clock_(clock), store_(store), take_(std::move(take)), timer_(io) {}
+
+ChatPoller::~ChatPoller() {
+  *alive_ = false;
+  stop();
+}
+
+void ChatPoller::stop() {
+  running_ = false;
+  timer_.cancel();
+  queue_.clear();
+}
+
+bool ChatPoller::apply(const Policy& policy, const std::string& credentials_dir, std::string& error) {
+  const ChannelConf* channel = nullptr;
+  for (const auto& [name, conf] : policy.channels)
+    if (conf.type == "aliexpress") {
+      channel = &conf;
+      break;
+    }
+  if (!channel || policy.replies.every <= 0) {
+    stop();
+    return true;
+  }
+  IopConf conf;
+  if (!load_iop_conf(policy, channel->settings, credentials_dir, channel->get("shop", channel->get("app_key")), conf,
+                     error)) {
+    error = "replies: reading chat through channel '" + channel->name + "': " + error;
+    stop();
+    return false;
+  }
+  conf.timeout = channel->timeout;
+  conf_ = std::move(conf);
+  every_ = policy.replies.every;
+  watch_ = policy.replies.watch;
+  // Half the channel's rate: one call every 2/rate seconds (unlimited: one a second).
+  spacing_ = channel->rate_per_sec > 0 ? static_cast<Millis>(2000.0 / channel->rate_per_sec) : kSecond;
+  if (!running_) {
+    running_ = true;
+    arm(0);
+  }
+  return true;
+}
+
+void ChatPoller::arm(Millis delay) {
+  if (!running_) return;
+  timer_.expires_after(std::chrono::milliseconds(delay));
+  timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+    if (ec || !*alive || !running_) return;
+    tick();
+  });
+}
+
+// The buyers worth reading: open steps (scheduled or held) or a reminder within
+// `watch`, whose numeric chat id is known (the aliexpress channel resolved it when it
+// reminded them), and whose chat was not read within `every`.
+void ChatPoller::refill(Millis now) {
+  round_started_ = now;
+  auto& q = store_.stmt(
+      "SELECT w.shop, w.buyer_id, b.platform_id FROM "
+      "(SELECT DISTINCT shop, buyer_id FROM schedule WHERE state IN ('scheduled','held') "
+      " UNION SELECT shop, buyer_id FROM ledger WHERE at > ?) w "
+      "JOIN buyer_ids b ON b.shop=w.shop AND b.login_id=w.buyer_id "
+      "LEFT JOIN source_state s ON s.source = 'aliexpress_chat:' || w.shop || '/' || w.buyer_id "
+      "WHERE COALESCE(s.last_poll_at, 0) <= ? ORDER BY COALESCE(s.last_poll_at, 0) LIMIT 10000");
+  q.bind(1, static_cast<int64_t>(now - watch_));
+  q.bind(2, static_cast<int64_t>(now - every_));
+  while (q.executeStep())
+    queue_.push_back({q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getString()});
+  q.reset();
+}
+
+void ChatPoller::tick() {
+  if (busy_) return;
+  Millis now = clock_.now();
+  try {
+    if (queue_.empty()) refill(now);
+  } catch (const std::exception& e) {
+    log_warn(std::string("replies: cannot list the buyers whose chat to read: ") + e.what());
+    return arm(every_);
+  }
+  if (queue_.empty()) return arm(std::min<Millis>(every_, 10 * kSecond));
+  Watched w = queue_.front();
+  queue_.pop_front();
+  poll(w);
+}
+
+void ChatPoller::poll(const Watched& w) {
+  const std::string source = source_of(w.shop, w.buyer);
+  std::string cursor;
+  try {
+    auto& q = store_.stmt("SELECT cursor FROM source_state WHERE source=?");
+    q.bind(1, source);
+    if (q.executeStep() && !q.getColumn(0).isNull()) cursor = q.getColumn(0).getString();
+    q.reset();
+  } catch (const std::exception& e) {
+    log_warn(std::string("replies: cannot read a chat cursor: ") + e.what());
+    return arm(every_);
+  }
+  if (w.platform_id.empty() || w.platform_id.size() > 18 ||
+      w.platform_id.find_first_not_of("0123456789") != std::string::npos)
+    return arm(spacing_);  // not a chat id the channel stored: nothing to ask for
+  nlohmann::json dto = {{"buyer_id", std::stoll(w.platform_id)}, {"page_size", aliexpress::kHistoryPageSize}};
+  nlohmann::json c = nlohmann::json::parse(cursor, nullptr, false);
+  if (c.is_object() && c.contains("last_message_id") && c["last_message_id"].is_string() &&
+      !c["last_message_id"].get<std::string>().empty())
+    dto["last_message_id"] = c["last_message_id"];
+  if (c.is_object() && c.contains("start_time") && c["start_time"].is_number_integer())
+    dto["start_time"] = c["start_time"];
+  else
+    dto["start_time"] = clock_.now() - watch_;  // first read: only what the buyer wrote within `watch`
+  busy_ = true;
+  iop_call(io_, conf_, aliexpress::kMessageHistory, {{"im_query_message_dto", dto.dump()}},
+           [this, alive = alive_, w, cursor](IopResult r) {
+             if (!*alive) return;
+             busy_ = false;
+             on_page(w, cursor, r);
+           });
+}
+
+void ChatPoller::on_page(const Watched& w, const std::string& cursor, const IopResult& r) {
+  const std::string source = source_of(w.shop, w.buyer);
+  aliexpress::HistoryPage page;
+  if (r.answer)
+    page = aliexpress::read_message_history(*r.answer, w.shop, w.buyer);
+  else
+    page.error = r.error;
+  if (!page.error.empty()) {
+    if (page.error != last_error_) log_warn("replies: reading the chat of " + w.shop + "/" + w.buyer + ": " + page.error);
+    last_error_ = page.error;
+  } else {
+    last_error_.clear();
+  }
+  // The new cursor: where this page ended, else where the last one did. An error
+  // stores the old cursor again, which only marks the buyer as read for this round.
+  nlohmann::json next = nlohmann::json::parse(cursor, nullptr, false);
+  if (!next.is_object()) next = nlohmann::json::object();
+  if (page.error.empty()) {
+    if (page.next_start_time) next["start_time"] = *page.next_start_time;
+    if (!page.last_message_id.empty()) next["last_message_id"] = page.last_message_id;
+    if (!next.contains("start_time")) next["start_time"] = clock_.now() - watch_;
+  }
+  std::vector<FeedRecord> records(page.replies.begin(), page.replies.end());
+  try {
+    take_(records, source, next.dump());
+  } catch (const std::exception&) {
+    return arm(every_);  // the service logged the store fault; read again later
+  }
+  // A reply that raised a flag: tag the chat for the seller's attention (tag_code 0).
+  if (!page.replies.empty()) {
+    bool flagged = false;
+    try {
+      for (const auto& rp : page.replies) {
+        auto& q = store_.stmt("SELECT 1 FROM flags WHERE shop=? AND channel='aliexpress_chat' AND message_id=?");
+        q.bind(1, rp.shop);
+        q.bind(2, rp.message_id);
+        flagged = flagged || q.executeStep();
+        q.reset();
+      }
+    } catch (const std::exception&) {
+    }
+    if (flagged) {
+      nlohmann::json tag = {{"buyer_id", std::stoll(w.platform_id)}, {"tag_code", 0}, {"is_deleting", false}};
+      iop_call(io_, conf_, aliexpress::kSessionTagUpdate, {{"im_session_view_update_dto", tag.dump()}},
+               [w](IopResult t) {
+                 if (!t.answer) log_warn("replies: tagging the chat of " + w.shop + "/" + w.buyer + ": " + t.error);
+               });
+    }
+  }
+  if (page.error.empty() && page.has_more) queue_.push_front(w);  // the rest of this chat next
+  arm(spacing_);
+}
+
+}  // namespace nudge
