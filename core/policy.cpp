@@ -219,8 +219,11 @@ const std::set<std::string> kPathSettings = {"dir", "ca_file", "path"};
 std::optional<double> parse_rate(const std::string& s) {
   auto slash = s.find('/');
   if (slash == std::string::npos) return std::nullopt;
+  // The number in a string of its own that outlives `end` (strtod's end pointed into
+  // a destroyed temporary: found by scripts/test --sanitize).
+  const std::string number = s.substr(0, slash);
   char* end = nullptr;
-  double n = std::strtod(s.substr(0, slash).c_str(), &end);
+  double n = std::strtod(number.c_str(), &end);
   if (*end != '\0' || n <= 0) return std::nullopt;
   std::string unit = s.substr(slash + 1);
   if (unit == "s") return n;

@@ -1,6 +1,7 @@
 #include "core/safety.h"
 
 #include <algorithm>
+#include <mutex>
 #include <regex>
 #include <utility>
 
@@ -126,7 +127,20 @@ std::shared_ptr<const ContentLint> make_content_lint(const Policy& policy) {
   std::sort(regions.begin(), regions.end());
   regions.erase(std::unique(regions.begin(), regions.end()), regions.end());
   config.regions = std::move(regions);
-  return std::make_shared<const ContentLint>(std::move(config));
+  // A policy is parsed at every start, reload and `nudgectl check`, nearly always with
+  // the safety settings of the last parse; building a lint compiles every built-in
+  // pattern, so the last one built is reused while those settings stay the same.
+  static std::mutex mutex;
+  static std::shared_ptr<const ContentLint> last;
+  std::lock_guard lock(mutex);
+  if (last) {
+    const auto& c = last->config();
+    if (c.allowed_link_hosts == config.allowed_link_hosts && c.forbidden_phrases == config.forbidden_phrases &&
+        c.allow == config.allow && c.regions == config.regions)
+      return last;
+  }
+  last = std::make_shared<const ContentLint>(std::move(config));
+  return last;
 }
 
 void lint_policy(const Policy& policy, const std::string& file, const std::string& source,

@@ -74,6 +74,30 @@ std::optional<Millis> parse_instant(std::string_view text) {
   for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18})
     if (text[i] < '0' || text[i] > '9') return std::nullopt;
   if (text[13] != ':' || text[16] != ':') return std::nullopt;
+  // The rest: an optional fraction, then Z or an offset [+-]h[h][:mm]. date::parse
+  // negates an offset it did not read when a sign has no digits after it ("...:02-",
+  // undefined behaviour, found by bench/fuzz): check the shape first.
+  {
+    auto digit = [&](size_t i) { return i < text.size() && text[i] >= '0' && text[i] <= '9'; };
+    size_t i = 19;
+    if (i < text.size() && text[i] == '.') {
+      size_t from = ++i;
+      while (digit(i)) ++i;
+      if (i == from) return std::nullopt;
+    }
+    if (i < text.size() && text[i] == 'Z') {
+      if (i + 1 != text.size()) return std::nullopt;
+    } else {
+      if (i >= text.size() || (text[i] != '+' && text[i] != '-')) return std::nullopt;
+      size_t from = ++i;
+      while (digit(i) && i - from < 2) ++i;
+      if (i == from) return std::nullopt;
+      if (i < text.size() && text[i] == ':') ++i;
+      if (i < text.size()) {
+        if (!digit(i) || !digit(i + 1) || i + 2 != text.size()) return std::nullopt;
+      }
+    }
+  }
   std::string s(text);
   s[10] = 'T';
   date::sys_time<milliseconds> tp;

@@ -108,3 +108,23 @@ TEST_CASE("a record placed in year 9999 or 1970 is rejected at ingest, naming th
   CHECK(r.orders == 1);
   CHECK(f.reasons("order_rejected") == std::vector<std::string>{"invalid_record", "invalid_record"});
 }
+
+TEST_CASE("instants: Z or an offset with digits; a sign with nothing after it is rejected (found by bench/fuzz)") {
+  CHECK(parse_instant("2026-11-20T10:00:00Z") == 1795168800000);
+  CHECK(parse_instant("2026-11-20T10:00:00.250Z") == 1795168800250);
+  CHECK(parse_instant("2026-11-20T11:00:00+01:00") == 1795168800000);
+  CHECK(parse_instant("2026-11-20T11:00:00+01") == 1795168800000);
+  CHECK(parse_instant("2026-11-20T05:30:00-04:30") == 1795168800000);
+  CHECK(parse_instant("2026-11-20 10:00:00Z") == 1795168800000);
+  // date::parse negated an offset it had not read (undefined behaviour) on these
+  for (const char* bad : {"2026-11-20T10:00:02-", "2026-11-20T10:00:02+", "2026-11-20T10:00:02^",
+                          "2026-11-20T10:00:02-:", "2026-11-20T10:00:02.Z", "2026-11-20T10:00:02Z+01",
+                          "2026-11-20T10:00:02+01:0", "2026-11-20T10:00:02+011:00", "2026-11-20T10:00:02"}) {
+    INFO(bad);
+    CHECK_FALSE(parse_instant(bad).has_value());
+  }
+  // and the feed says which field is wrong
+  auto rec = parse_feed_line(order_json("placed_at", "2026-11-20T10:00:02-"));
+  REQUIRE(std::holds_alternative<RejectedRecord>(rec));
+  CHECK(std::get<RejectedRecord>(rec).reason.find("placed_at") != std::string::npos);
+}

@@ -53,6 +53,26 @@ TEST_CASE("durations are read as a seller writes them") {
   CHECK(format_duration(kDay) == "1d");
 }
 
+TEST_CASE("a channel's rate is read per second, minute, hour or day; anything else is an error") {
+  auto with_rate = [](const std::string& rate) {
+    std::string yaml = test::base_policy();
+    yaml.replace(yaml.find("{type: outbox, dir: outbox}"), 27, "{type: outbox, dir: outbox, rate: \"" + rate + "\"}");
+    return parse_policy(yaml, "/tmp/nudge-test/policy.yaml");
+  };
+  // (the number was read from a destroyed temporary: scripts/test --sanitize found it)
+  for (auto [rate, per_sec] : std::vector<std::pair<std::string, double>>{{"2/s", 2}, {"120/m", 2}, {"7200/h", 2},
+                                                                         {"0.5/s", 0.5}, {"86400/d", 1}}) {
+    INFO(rate);
+    auto r = with_rate(rate);
+    REQUIRE(r.ok());
+    CHECK(r.policy->channels.at("outbox").rate_per_sec == doctest::Approx(per_sec));
+  }
+  for (const char* bad : {"2", "2/w", "x/s", "2x/s", "/s", "0/s", "-1/s", "2/"}) {
+    INFO(bad);
+    CHECK_FALSE(with_rate(bad).ok());
+  }
+}
+
 TEST_CASE("instants parse with Z, fractions and offsets, and print in UTC") {
   CHECK(parse_instant("2026-11-20T10:00:00Z") == 1795168800000);
   CHECK(parse_instant("2026-11-20T10:00:00.250Z") == 1795168800250);
