@@ -46,7 +46,21 @@ bool ChatPoller::apply(const Policy& policy, const std::string& credentials_dir,
     return false;
   }
   conf.timeout = channel->timeout;
+  std::map<std::string, IopConf> by_shop;
+  if (channel->uses_source_credentials)
+    for (const auto& src : policy.sources) {
+      if (src.type != "aliexpress") continue;
+      IopConf shop_conf;
+      if (!load_iop_conf(policy, src.settings, credentials_dir, src.shop, shop_conf, error)) {
+        error = "replies: reading chat with the credentials of " + src.name + ": " + error;
+        stop();
+        return false;
+      }
+      shop_conf.timeout = channel->timeout;
+      by_shop[src.shop] = std::move(shop_conf);
+    }
   conf_ = std::move(conf);
+  by_shop_ = std::move(by_shop);
   every_ = policy.replies.every;
   watch_ = policy.replies.watch;
   // Half the channel's rate: one call every 2/rate seconds (unlimited: one a second).
@@ -101,8 +115,16 @@ void ChatPoller::tick() {
   poll(w);
 }
 
+const IopConf* ChatPoller::conf_for(const std::string& shop) const {
+  if (by_shop_.empty()) return &conf_;
+  if (auto it = by_shop_.find(shop); it != by_shop_.end()) return &it->second;
+  return by_shop_.size() == 1 ? &by_shop_.begin()->second : nullptr;
+}
+
 void ChatPoller::poll(const Watched& w) {
   const std::string source = source_of(w.shop, w.buyer);
+  const IopConf* conf = conf_for(w.shop);
+  if (!conf) return arm(spacing_);  // a shop no source of this policy has credentials for
   std::string cursor;
   try {
     auto& q = store_.stmt("SELECT cursor FROM source_state WHERE source=?");
@@ -126,7 +148,7 @@ void ChatPoller::poll(const Watched& w) {
   else
     dto["start_time"] = clock_.now() - watch_;  // first read: only what the buyer wrote within `watch`
   busy_ = true;
-  iop_call(io_, conf_, aliexpress::kMessageHistory, {{"im_query_message_dto", dto.dump()}},
+  iop_call(io_, *conf, aliexpress::kMessageHistory, {{"im_query_message_dto", dto.dump()}},
            [this, alive = alive_, w, cursor](IopResult r) {
              if (!*alive) return;
              busy_ = false;
@@ -175,9 +197,9 @@ void ChatPoller::on_page(const Watched& w, const std::string& cursor, const IopR
       }
     } catch (const std::exception&) {
     }
-    if (flagged) {
+    if (const IopConf* conf = conf_for(w.shop); flagged && conf) {
       nlohmann::json tag = {{"buyer_id", std::stoll(w.platform_id)}, {"tag_code", 0}, {"is_deleting", false}};
-      iop_call(io_, conf_, aliexpress::kSessionTagUpdate, {{"im_session_view_update_dto", tag.dump()}},
+      iop_call(io_, *conf, aliexpress::kSessionTagUpdate, {{"im_session_view_update_dto", tag.dump()}},
                [w](IopResult t) {
                  if (!t.answer) log_warn("replies: tagging the chat of " + w.shop + "/" + w.buyer + ": " + t.error);
                });

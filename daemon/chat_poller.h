@@ -9,6 +9,7 @@
 #pragma once
 
 #include <deque>
+#include <map>
 #include <functional>
 #include <memory>
 #include <string>
@@ -59,6 +60,10 @@ class ChatPoller {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   bool running_ = false, busy_ = false;
   IopConf conf_;
+  // Several stores (policy sources:) and a channel without credentials of its own:
+  // each shop's chat is read with its source's credentials, as the channel sends.
+  std::map<std::string, IopConf> by_shop_;
+  const IopConf* conf_for(const std::string& shop) const;
   Millis every_ = 0, watch_ = 0, spacing_ = kSecond;
   std::deque<Watched> queue_;  // buyers to read this round
   Millis round_started_ = 0;
