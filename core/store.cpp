@@ -151,6 +151,13 @@ CREATE TABLE flags(
   cleared_at INTEGER, cleared_by TEXT);
 CREATE INDEX flags_open ON flags(shop, buyer_id) WHERE cleared_at IS NULL;
 )sql",
+    // 9: limits.scope: seller asks for a buyer's opt-outs and recent payments in every
+    //    shop: by buyer alone, read from an index instead of the whole table (only paid
+    //    orders enter the partial one).
+    R"sql(
+CREATE INDEX optout_buyer ON optout(buyer_id);
+CREATE INDEX orders_paid_buyer ON orders(buyer_id, status_at) WHERE status = 'paid';
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == Store::kSchemaVersion);
 

@@ -144,3 +144,20 @@ TEST_CASE("with scope: seller, an opt-out in one shop holds in the others") {
   CHECK(f.delivered.empty());
   CHECK(f.reasons("skipped") == std::vector<std::string>{"opted_out"});
 }
+
+TEST_CASE("with scope: seller, a buyer's opt-outs, payments and reminders in every shop are read from indexes") {
+  EngineFixture f(test::base_policy("limits: {scope: seller}"));
+  auto plan = [&](const std::string& sql) {
+    std::string out;
+    SQLite::Statement q(f.store->db(), "EXPLAIN QUERY PLAN " + sql);
+    while (q.executeStep()) out += q.getColumn(3).getString() + "\n";
+    return out;
+  };
+  // The queries of the claim (core/engine_claim.cpp) under scope: seller.
+  CHECK(plan("SELECT 1 FROM optout WHERE buyer_id='b' AND 's' IS NOT NULL").find("optout_buyer") != std::string::npos);
+  CHECK(plan("SELECT 1 FROM orders WHERE buyer_id='b' AND status='paid' AND status_at > 5 AND 's' IS NOT NULL LIMIT 1")
+            .find("orders_paid_buyer") != std::string::npos);
+  CHECK(plan("SELECT at FROM ledger WHERE buyer_id='b' AND released=0 AND at > 5 AND send_id != 0 AND 's' IS NOT NULL "
+             "ORDER BY at")
+            .find("ledger_buyer") != std::string::npos);
+}
