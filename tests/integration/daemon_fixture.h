@@ -7,6 +7,7 @@
 #include <csignal>
 #include <map>
 #include <memory>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,12 @@ inline std::string status_line(const std::string& id, const std::string& status,
 }
 
 inline nudge::Millis now_ms() { return nudge::SystemClock().now(); }
+
+// A number from the environment (a test's size or seed, to replay a run), else `fallback`.
+inline long env_number(const char* name, long fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::strtol(v, nullptr, 10) : fallback;
+}
 
 struct Daemon {
   TempDir dir;

@@ -15,6 +15,7 @@
 
 using namespace std::chrono_literals;
 using test::Daemon;
+using test::env_number;
 using test::now_ms;
 
 namespace {
@@ -34,11 +35,6 @@ templates:
   gentle:
     en: {subject: "Order {{first_order_id}} awaits payment", body: "Hi {{buyer_name}}, {{order_count}} orders."}
 )";
-}
-
-long env_number(const char* name, long fallback) {
-  const char* v = std::getenv(name);
-  return v && *v ? std::strtol(v, nullptr, 10) : fallback;
 }
 
 }  // namespace
