@@ -63,11 +63,11 @@ inline int free_port() {
   return ntohs(a.sin_port);
 }
 
-// GET http://127.0.0.1:port/path; returns the whole response (status line, headers,
-// body), or "" when the connection fails. Bounded by a 3 s receive timeout.
-inline std::string http_get(int port, const std::string& path) {
+// Sends `raw` to 127.0.0.1:port and returns the whole answer ("" when the connection
+// fails), bounded by a receive timeout of `timeout_s` seconds.
+inline std::string http_raw(int port, const std::string& raw, int timeout_s = 5) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  timeval tv{3, 0};
+  timeval tv{timeout_s, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -77,14 +77,23 @@ inline std::string http_get(int port, const std::string& path) {
     ::close(fd);
     return "";
   }
-  std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-  ::send(fd, req.data(), req.size(), 0);
+  for (size_t off = 0; off < raw.size();) {
+    ssize_t n = ::send(fd, raw.data() + off, raw.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) break;  // the server may refuse (413) before it has read everything
+    off += static_cast<size_t>(n);
+  }
   std::string out;
   char buf[4096];
   ssize_t n;
   while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, static_cast<size_t>(n));
   ::close(fd);
   return out;
+}
+
+// GET http://127.0.0.1:port/path; returns the whole response (status line, headers,
+// body), or "" when the connection fails. Bounded by a 3 s receive timeout.
+inline std::string http_get(int port, const std::string& path) {
+  return http_raw(port, "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", 3);
 }
 
 inline std::string http_body(const std::string& response) {

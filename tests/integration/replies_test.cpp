@@ -14,32 +14,7 @@
 
 namespace {
 using namespace std::chrono_literals;
-
-// Sends `raw` to 127.0.0.1:port and returns the whole answer ("" when none).
-std::string http_raw(int port, const std::string& raw) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  timeval tv{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return "";
-  }
-  for (size_t off = 0; off < raw.size();) {
-    ssize_t n = ::send(fd, raw.data() + off, raw.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) break;  // the server may refuse (413) before it has read everything
-    off += static_cast<size_t>(n);
-  }
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, static_cast<size_t>(n));
-  ::close(fd);
-  return out;
-}
+using ops::http_raw;
 
 int status_of(const std::string& response) {
   if (response.rfind("HTTP/1.1 ", 0) != 0) return -1;
