@@ -24,6 +24,9 @@ SimulationResult simulate(std::shared_ptr<const Policy> policy, std::vector<Feed
   std::string error;
   auto store = Store::open(":memory:", error);
   if (!store) throw std::runtime_error(error);
+  // A throwaway store in memory: no rollback journal to keep. A fault while simulating
+  // ends the simulation (the error reaches the caller), so no rollback is relied on.
+  store->db().exec("PRAGMA journal_mode=OFF");
   ManualClock clock(first);
   Engine engine(*store, policy, clock);
   result.start = first;
