@@ -110,6 +110,12 @@ class Engine {
   };
   void complete_all(const std::vector<Completion>& done);
 
+  // complete_all(done), then claim_due(batch, room), in one transaction: the daemon's
+  // usual turn (outcomes came back and more is due) commits once, not twice. All or
+  // nothing: on a store fault no outcome is recorded and nothing is claimed.
+  std::vector<SendJob> complete_and_claim(const std::vector<Completion>& done, int batch,
+                                          std::map<std::string, int>* room = nullptr);
+
   // Puts a send whose channel is paused back to `retry` at `when` without counting an attempt.
   void postpone(std::int64_t send_id, Millis when, const std::string& why);
 
@@ -166,7 +172,10 @@ class Engine {
   std::optional<ReplyWait> buyer_reply_wait(const std::string& shop, const std::string& buyer, Millis now);
   // A reply record of a page being ingested (engine_replies.cpp).
   void take_reply(const ReplyRecord& reply, IngestResult& r);
-  SendJob load_job(std::int64_t send_id);
+  // A send as its channel gets it. With `state`: only a send in state sending is
+  // loaded, without its subject and body, and `state` says what the send's state is
+  // (nullopt: no such send).
+  SendJob load_job(std::int64_t send_id, std::optional<SendState>* state = nullptr);
   Millis buyer_allowed_at(const std::string& shop, const std::string& buyer, Millis now, std::int64_t except_send,
                           std::string& limiting);
   void fall_to_next_channel(std::int64_t send_id, const SendJob& job, const std::string& reason);
@@ -185,6 +194,12 @@ class Engine {
   std::shared_ptr<const Policy> policy_;
   Clock& clock_;
   std::map<std::string, int>* room_ = nullptr;  // during claim_due: per-channel room
+  // The id the next send gets, valid for the write transaction `tx` of the store
+  // (the transaction holds the write lock: no one else adds sends meanwhile).
+  struct NextSendId {
+    std::uint64_t tx = 0;
+    std::int64_t id = 0;
+  } next_send_id_;
 };
 
 }  // namespace nudge

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "core/engine_internal.h"
@@ -38,6 +39,16 @@ struct Engine::DueRow {
 // Claim
 
 std::vector<SendJob> Engine::claim_due(int batch, std::map<std::string, int>* room) {
+  return complete_and_claim({}, batch, room);
+}
+
+std::vector<SendJob> Engine::complete_and_claim(const std::vector<Completion>& done, int batch,
+                                                std::map<std::string, int>* room) {
+  std::optional<WriteTx> tx;
+  if (!done.empty()) {
+    tx.emplace(store_);
+    for (const auto& c : done) complete_in_tx(c.send_id, c.outcome, c.error, c.jitter);
+  }
   Millis now = clock_.now();
   std::vector<SendJob> jobs;
   std::vector<std::int64_t> retries;
@@ -59,9 +70,12 @@ std::vector<SendJob> Engine::claim_due(int batch, std::map<std::string, int>* ro
     while (q.executeStep()) buyers.emplace_back(q.getColumn(0).getString(), q.getColumn(1).getString());
     q.reset();
   }
-  if (retries.empty() && buyers.empty()) return jobs;
+  if (retries.empty() && buyers.empty()) {
+    if (tx) tx->commit();
+    return jobs;
+  }
   manual_rows_.clear();
-  WriteTx tx(store_);
+  if (!tx) tx.emplace(store_);
   room_ = room;
   struct Clear {
     std::map<std::string, int>*& r;
@@ -70,7 +84,7 @@ std::vector<SendJob> Engine::claim_due(int batch, std::map<std::string, int>* ro
   for (auto id : retries)
     if (auto job = claim_retry(id, room)) jobs.push_back(std::move(*job));
   for (const auto& [shop, buyer] : buyers) claim_buyer(shop, buyer, jobs);
-  tx.commit();
+  tx->commit();
   return jobs;
 }
 
@@ -285,29 +299,32 @@ void Engine::claim_buyer(const std::string& shop, const std::string& buyer, std:
       continue;
     }
 
-    auto& ins = store_.stmt(
-        "INSERT INTO sends(shop, buyer_id, step, channel, template, lang, idempotency_key, state, attempt, subject, "
-        "body, created_at, updated_at) VALUES(?,?,?,?,?,?,?,'sending',1,?,?,?,?)");
-    std::string provisional = "pending-" + std::to_string(now) + "-" + std::to_string(first.id);
-    ins.bind(1, shop);
-    ins.bind(2, buyer);
-    ins.bind(3, first.step);
-    ins.bind(4, first.channel);
-    ins.bind(5, in.tmpl);
-    ins.bind(6, text.lang);
-    ins.bind(7, provisional);
-    ins.bind(8, text.subject);
-    ins.bind(9, text.body);
-    ins.bind(10, static_cast<int64_t>(now));
-    ins.bind(11, static_cast<int64_t>(now));
-    ins.exec();
-    std::int64_t send_id = store_.db().getLastInsertRowid();
+    // The send's id is known before its row is written (this transaction holds the
+    // write lock), so its idempotency key goes in with the row: one write, not two.
+    if (next_send_id_.tx != store_.tx_serial()) {
+      auto& q = store_.stmt("SELECT COALESCE(MAX(id), 0) + 1 FROM sends");
+      next_send_id_ = {store_.tx_serial(), q.executeStep() ? q.getColumn(0).getInt64() : 1};
+      q.reset();
+    }
+    const std::int64_t send_id = next_send_id_.id++;
     std::string key = sha256_hex(shop + "\n" + buyer + "\n" + std::to_string(send_id) + "\n" + std::to_string(now))
                           .substr(0, 32);
-    auto& k = store_.stmt("UPDATE sends SET idempotency_key=? WHERE id=?");
-    k.bind(1, key);
-    k.bind(2, static_cast<int64_t>(send_id));
-    k.exec();
+    auto& ins = store_.stmt(
+        "INSERT INTO sends(id, shop, buyer_id, step, channel, template, lang, idempotency_key, state, attempt, "
+        "subject, body, created_at, updated_at) VALUES(?,?,?,?,?,?,?,?,'sending',1,?,?,?,?)");
+    ins.bind(1, static_cast<int64_t>(send_id));
+    ins.bind(2, shop);
+    ins.bind(3, buyer);
+    ins.bind(4, first.step);
+    ins.bind(5, first.channel);
+    ins.bind(6, in.tmpl);
+    ins.bind(7, text.lang);
+    ins.bind(8, key);
+    ins.bind(9, text.subject);
+    ins.bind(10, text.body);
+    ins.bind(11, static_cast<int64_t>(now));
+    ins.bind(12, static_cast<int64_t>(now));
+    ins.exec();
     auto& led = store_.stmt("INSERT INTO ledger(shop, buyer_id, send_id, at) VALUES(?,?,?,?)");
     led.bind(1, shop);
     led.bind(2, buyer);
@@ -425,13 +442,21 @@ std::vector<Engine::SendRow> Engine::send_rows(std::int64_t send_id) {
   return rows;
 }
 
-SendJob Engine::load_job(std::int64_t send_id) {
+SendJob Engine::load_job(std::int64_t send_id, std::optional<SendState>* state) {
   SendJob job;
-  auto& q = store_.stmt(
-      "SELECT shop, buyer_id, step, channel, template, lang, attempt, idempotency_key, subject, body FROM sends "
-      "WHERE id=?");
+  // Completion needs the send's state and what its audit line says, not the message
+  // text (the largest columns): `state` asks for the former and skips the latter.
+  auto& q = store_.stmt(state ? "SELECT shop, buyer_id, step, channel, template, lang, attempt, idempotency_key, state "
+                                "FROM sends WHERE id=?"
+                              : "SELECT shop, buyer_id, step, channel, template, lang, attempt, idempotency_key, "
+                                "subject, body FROM sends WHERE id=?");
   q.bind(1, static_cast<int64_t>(send_id));
-  q.executeStep();
+  const bool found = q.executeStep();
+  if (state) *state = found ? parse_send_state(q.getColumn(8).getString()) : std::nullopt;
+  if (!found || (state && *state != SendState::kSending)) {
+    q.reset();
+    return job;
+  }
   job.send_id = send_id;
   job.shop = q.getColumn(0).getString();
   job.buyer_id = q.getColumn(1).getString();
@@ -441,8 +466,10 @@ SendJob Engine::load_job(std::int64_t send_id) {
   job.lang = q.getColumn(5).getString();
   job.attempt = q.getColumn(6).getInt();
   job.idempotency_key = q.getColumn(7).getString();
-  job.subject = q.getColumn(8).getString();
-  job.body = q.getColumn(9).getString();
+  if (!state) {
+    job.subject = q.getColumn(8).getString();
+    job.body = q.getColumn(9).getString();
+  }
   q.reset();
   auto& o = store_.stmt(
       "SELECT s.order_id, o.buyer_name, o.buyer_email, s.step, COALESCE(s.actor,'') FROM schedule s JOIN orders o ON "

@@ -43,15 +43,9 @@ void Engine::complete_all(const std::vector<Completion>& done) {
 
 void Engine::complete_in_tx(std::int64_t send_id, Outcome outcome, const std::string& error, double jitter) {
   Millis now = clock_.now();
-  {
-    auto& q = store_.stmt("SELECT state FROM sends WHERE id=?");
-    q.bind(1, static_cast<int64_t>(send_id));
-    bool found = q.executeStep();
-    auto state = found ? parse_send_state(q.getColumn(0).getString()) : std::nullopt;
-    q.reset();
-    if (state != SendState::kSending) return;  // unknown or already settled: nothing to do
-  }
-  SendJob job = load_job(send_id);
+  std::optional<SendState> state;
+  SendJob job = load_job(send_id, &state);
+  if (state != SendState::kSending) return;  // unknown or already settled: nothing to do
   AuditEvent e{.shop = job.shop, .buyer = job.buyer_id, .orders = job.order_ids, .step = job.step,
                .channel = job.channel, .tmpl = job.tmpl, .lang = job.lang, .attempt = job.attempt,
                .send_id = send_id, .steps = job.steps, .actor = job.actor};

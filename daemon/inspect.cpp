@@ -77,7 +77,7 @@ void print_status(Store& store, const Policy& policy, Millis now, bool json, std
   const SourceInfo& first = sources.front();
   Millis last_poll = first.last_poll, last_ok = first.last_ok;
   std::string last_error = first.last_error;
-  Millis last_event = count(store, "SELECT COALESCE(MAX(ts), 0) FROM audit");
+  Millis last_event = count(store, "SELECT COALESCE((SELECT ts FROM audit ORDER BY seq DESC LIMIT 1), 0)");
   std::optional<Millis> token_expiry = first.token_expiry;
   auto t = [&](const char* e) { return today.count(e) ? today[e] : 0; };
   if (json) {

@@ -560,11 +560,12 @@ void Service::on_wake() {
   std::vector<SendJob> jobs;
   try {
     bool wrote = !pending_completions_.empty();
-    flush_completions();
     std::map<std::string, int> room;
     auto now = TokenBucket::Clock::now();
     for (const auto& [name, conf] : policy_->channels) room[name] = gates_[name].room(now, kQueueLimit);
-    jobs = engine_->claim_due(kBatch, &room);
+    // The outcomes that came back and the next claim: one transaction, one commit.
+    jobs = engine_->complete_and_claim(pending_completions_, kBatch, &room);
+    pending_completions_.clear();
     held_.clear();
     if (jobs.empty())
       for (const auto& [name, r] : room)
@@ -709,6 +710,11 @@ void Service::finish_send(std::int64_t send_id, Outcome outcome, const std::stri
   flush_posted_ = true;
   boost::asio::post(io_, [this] {
     flush_posted_ = false;
+    if (!stopping_ && !faulted_) {
+      // Recorded together with the next claim (on_wake), in one transaction.
+      on_wake();
+      return;
+    }
     try {
       flush_completions();
       store_ok();
@@ -774,7 +780,7 @@ void Service::notify_status() {
     std::int64_t pending = engine_->pending();
     Millis now = clock_.now();
     std::int64_t sent_today =
-        count_at(*store_, "SELECT COUNT(*) FROM audit WHERE event='sent' AND ts >= ?", now - now % (24 * 3600 * kSecond));
+        count_at(*store_, "SELECT COALESCE(SUM(n), 0) FROM audit_daily WHERE event='sent' AND day = ?", now / (24 * 3600 * kSecond));
     // The policy's first source speaks for the poll; a failure of any source shows.
     const Feed& first = *feeds_.front();
     bool failed = std::any_of(feeds_.begin(), feeds_.end(), [](const auto& f) { return !f->last_error.empty(); });
