@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <set>
+#include <tuple>
 
 #include "core/engine_internal.h"
 #include "core/hash.h"
@@ -93,43 +95,71 @@ void Engine::claim_buyer(const std::string& shop, const std::string& buyer, std:
   const Limits& L = p.limits;
   Millis now = clock_.now();
 
+  // The buyer's steps, all of them: the due ones, and per order how many went out
+  // (limits.per_order). The index by buyer has no state, so the state of every row is
+  // read either way; one query serves both.
   std::map<std::string, OrderInfo> orders;
+  std::map<std::string, int> done_by_order;
   std::vector<DueRow> rows;
   {
     auto& q = store_.stmt(
-        "SELECT s.id, s.order_id, s.campaign, s.step, s.step_index, s.due_at, o.buyer_name, o.buyer_country, "
-        "o.buyer_lang, o.buyer_tz, o.buyer_email, o.amount, o.currency, o.placed_at, o.closes_at, o.status, "
-        "s.next_channel "
-        "FROM schedule s JOIN orders o ON o.shop = s.shop AND o.order_id = s.order_id "
-        "WHERE s.shop=? AND s.buyer_id=? AND s.state='scheduled' AND s.due_at <= ? ORDER BY s.due_at, s.step_index");
+        "SELECT id, order_id, campaign, step, step_index, due_at, next_channel, state FROM schedule "
+        "WHERE shop=? AND buyer_id=?");
     q.bind(1, shop);
     q.bind(2, buyer);
-    q.bind(3, static_cast<int64_t>(now));
     while (q.executeStep()) {
+      const char* state = q.getColumn(7).getText();
+      if (std::strcmp(state, "scheduled") != 0) {
+        if (!std::strcmp(state, "sending") || !std::strcmp(state, "sent") || !std::strcmp(state, "in_doubt"))
+          ++done_by_order[q.getColumn(1).getString()];
+        continue;
+      }
+      Millis due_at = q.getColumn(5).getInt64();
+      if (due_at > now) continue;
       DueRow r;
       r.id = q.getColumn(0).getInt64();
       r.order_id = q.getColumn(1).getString();
       r.campaign = q.getColumn(2).getString();
       r.step = q.getColumn(3).getString();
       r.step_index = q.getColumn(4).getInt();
-      r.due_at = q.getColumn(5).getInt64();
-      auto& o = orders[r.order_id];
-      o.order_id = r.order_id;
-      o.buyer_name = q.getColumn(6).getString();
-      o.country = q.getColumn(7).getString();
-      o.lang = q.getColumn(8).getString();
-      o.tz = q.getColumn(9).getString();
-      o.email = q.getColumn(10).getString();
-      o.amount = q.getColumn(11).getString();
-      o.currency = q.getColumn(12).getString();
-      o.placed_at = q.getColumn(13).getInt64();
-      o.closes_at = q.getColumn(14).getInt64();
-      o.status = q.getColumn(15).getString();
-      r.next_channel = q.getColumn(16).getInt();
-      rows.push_back(r);
+      r.due_at = due_at;
+      r.next_channel = q.getColumn(6).getInt();
+      rows.push_back(std::move(r));
     }
     q.reset();
   }
+  if (rows.empty()) return;
+  std::sort(rows.begin(), rows.end(), [](const DueRow& x, const DueRow& y) {
+    return std::tie(x.due_at, x.step_index, x.id) < std::tie(y.due_at, y.step_index, y.id);
+  });
+  for (const auto& r : rows) {
+    if (orders.count(r.order_id)) continue;
+    auto& q = store_.stmt(
+        "SELECT buyer_name, buyer_country, buyer_lang, buyer_tz, buyer_email, amount, currency, placed_at, closes_at, "
+        "status FROM orders WHERE shop=? AND order_id=?");
+    q.bind(1, shop);
+    q.bind(2, r.order_id);
+    // (A step without its order is left alone, as the join it replaces did.)
+    if (!q.executeStep()) {
+      q.reset();
+      continue;
+    }
+    auto& o = orders[r.order_id];
+    o.order_id = r.order_id;
+    o.buyer_name = q.getColumn(0).getString();
+    o.country = q.getColumn(1).getString();
+    o.lang = q.getColumn(2).getString();
+    o.tz = q.getColumn(3).getString();
+    o.email = q.getColumn(4).getString();
+    o.amount = q.getColumn(5).getString();
+    o.currency = q.getColumn(6).getString();
+    o.placed_at = q.getColumn(7).getInt64();
+    o.closes_at = q.getColumn(8).getInt64();
+    o.status = q.getColumn(9).getString();
+    q.reset();
+  }
+  rows.erase(std::remove_if(rows.begin(), rows.end(), [&](const DueRow& r) { return !orders.count(r.order_id); }),
+             rows.end());
   if (rows.empty()) return;
   for (auto& r : rows) r.order = &orders[r.order_id];
 
@@ -211,18 +241,9 @@ void Engine::claim_buyer(const std::string& shop, const std::string& buyer, std:
       finish(d, StepState::kSkipped, out);
       continue;
     }
-    {
-      auto& q = store_.stmt(
-          "SELECT COUNT(*) FROM schedule WHERE shop=? AND order_id=? AND state IN ('sending','sent','in_doubt')");
-      q.bind(1, shop);
-      q.bind(2, d.order_id);
-      q.executeStep();
-      int done = q.getColumn(0).getInt();
-      q.reset();
-      if (done >= L.per_order) {
-        finish(d, StepState::kSkipped, "cap_order");
-        continue;
-      }
+    if (auto it = done_by_order.find(d.order_id); it != done_by_order.end() && it->second >= L.per_order) {
+      finish(d, StepState::kSkipped, "cap_order");
+      continue;
     }
     for (size_t k = static_cast<size_t>(d.next_channel); k < d.step_conf->channels.size(); ++k) {
       const auto& name = d.step_conf->channels[k];
