@@ -142,6 +142,7 @@ std::int64_t append_audit(Store& store, Millis ts, const AuditEvent& e) {
   ins.bind(7, hash);
   ins.exec();
   tail = {store.tx_serial(), seq, std::move(hash)};
+  store.note_audit_line(seq, std::move(line));
   return seq;
 }
 

@@ -308,13 +308,21 @@ SQLite::Statement& Store::stmt(const std::string& sql) {
   return *slot;
 }
 
+void Store::note_audit_line(std::int64_t seq, std::string line) {
+  if (keep_lines_ && in_tx_) tx_lines_.push_back({seq, std::move(line)});
+}
+
 WriteTx::WriteTx(Store& s) : store_(s) {
   store_.db().exec("BEGIN IMMEDIATE");
   store_.next_tx_serial();  // a new transaction: what an earlier one cached is stale
+  store_.tx_lines_.clear();
+  store_.in_tx_ = true;
 }
 
 WriteTx::~WriteTx() {
   store_.next_tx_serial();
+  store_.in_tx_ = false;
+  store_.tx_lines_.clear();  // committed (moved on) or rolled back: none of them stays
   if (!done_) {
     try {
       store_.db().exec("ROLLBACK");
@@ -326,6 +334,10 @@ WriteTx::~WriteTx() {
 void WriteTx::commit() {
   store_.db().exec("COMMIT");
   done_ = true;
+  auto& kept = store_.committed_lines_;
+  if (kept.size() + store_.tx_lines_.size() > Store::kMaxCommittedLines) kept.clear();
+  for (auto& l : store_.tx_lines_) kept.push_back(std::move(l));
+  store_.tx_lines_.clear();
 }
 
 }  // namespace nudge

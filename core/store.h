@@ -10,6 +10,8 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
@@ -52,6 +54,17 @@ class Store {
     std::string hash;
   };
   AuditTail& audit_tail() { return audit_tail_; }
+
+  // Audit lines of committed write transactions, kept (once asked for) for the audit
+  // file mirror, so that it need not read them back from the table. Bounded: past
+  // kMaxCommittedLines the oldest are dropped (the mirror then reads the table).
+  struct CommittedLine {
+    std::int64_t seq = 0;
+    std::string line;
+  };
+  void keep_committed_lines(bool on) { keep_lines_ = on; }
+  void note_audit_line(std::int64_t seq, std::string line);  // append_audit, in a WriteTx
+  std::vector<CommittedLine> take_committed_lines() { return std::exchange(committed_lines_, {}); }
   std::uint64_t tx_serial() const { return tx_serial_; }
   void next_tx_serial() { ++tx_serial_; }
 
@@ -63,6 +76,10 @@ class Store {
   std::unordered_map<const char*, SQLite::Statement*> by_address_;
   AuditTail audit_tail_;
   std::uint64_t tx_serial_ = 1;
+  friend class WriteTx;
+  static constexpr size_t kMaxCommittedLines = 20000;
+  bool keep_lines_ = false, in_tx_ = false;
+  std::vector<CommittedLine> tx_lines_, committed_lines_;
 };
 
 // BEGIN IMMEDIATE ... COMMIT, rolled back unless commit() is called. IMMEDIATE takes

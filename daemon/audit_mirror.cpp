@@ -153,18 +153,27 @@ int AuditMirror::catch_up(Store& store) {
     }
     last_seq_ = chunk_seq;
   };
-  auto& q = store.stmt("SELECT seq, line FROM audit WHERE seq > ? ORDER BY seq");
-  q.bind(1, static_cast<int64_t>(last_seq_));
-  while (!failed && q.executeStep()) {
-    const char* line = q.getColumn(1).getText();
-    const int size = q.getColumn(1).getBytes();
+  auto add = [&](std::int64_t seq, std::string_view line) {
     if (!chunk.empty()) chunk += '\n';
-    chunk.append(line, static_cast<size_t>(size));
-    chunk_seq = q.getColumn(0).getInt64();
-    if (observer_) written.emplace_back(line, static_cast<size_t>(size));
+    chunk.append(line);
+    chunk_seq = seq;
+    if (observer_) written.emplace_back(line);
     ++n;
     if (chunk.size() >= (1u << 20)) put();
+  };
+  // The lines the daemon's own transactions committed since the last call, from
+  // memory (Store::take_committed_lines); whatever else is new (another process's
+  // lines, or more than the store kept) from the table.
+  for (const auto& fresh : store.take_committed_lines()) {
+    if (failed || fresh.seq <= chunk_seq) continue;
+    if (fresh.seq != chunk_seq + 1) break;  // a gap: the table has the rest
+    add(fresh.seq, fresh.line);
   }
+  auto& q = store.stmt("SELECT seq, line FROM audit WHERE seq > ? ORDER BY seq");
+  q.bind(1, static_cast<int64_t>(chunk_seq));
+  while (!failed && q.executeStep())
+    add(q.getColumn(0).getInt64(),
+        std::string_view(q.getColumn(1).getText(), static_cast<size_t>(q.getColumn(1).getBytes())));
   q.reset();
   if (!failed) put();
   if (!failed && n > 0) {

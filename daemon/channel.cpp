@@ -62,10 +62,9 @@ OutboxChannel::OutboxChannel(std::string dir, boost::asio::io_context& io, boost
     : dir_(std::move(dir)), io_(io), workers_(workers) {}
 
 void OutboxChannel::send(const SendJob& job, SendDone done) {
-  nlohmann::ordered_json j = message_json(job);
   Item item;
-  item.text = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   item.name = std::to_string(job.send_id) + "-" + job.idempotency_key.substr(0, 12) + ".json";
+  item.job = job;
   item.done = std::move(done);
   pending_->items.push_back(std::move(item));
   // The first message of a turn queues a flush; the others join it. While a batch
@@ -102,6 +101,8 @@ void OutboxChannel::write_batch(const std::string& dir, std::vector<Item>& items
   bool any = false;
   for (size_t i = 0; i < items.size(); ++i) {
     Item& it = items[i];
+    if (it.text.empty())
+      it.text = message_json(it.job).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     tmp[i] = (fs::path(dir) / ("." + it.name + ".tmp")).string();
     int fd = ::open(tmp[i].c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0) {

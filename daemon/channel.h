@@ -57,6 +57,7 @@ class OutboxChannel final : public Channel {
 
   struct Item {
     std::string name, text;
+    SendJob job;  // turned into `text` by the worker, off the event loop
     SendDone done;
     Outcome outcome = Outcome::kSent;
     std::string error;

@@ -70,7 +70,15 @@ std::string str(const nlohmann::json& j, const char* key) {
 // inside a string value (its quotes are escaped there). Returns false when the line
 // needs a real JSON parser (the key is missing, or its string holds an escape).
 bool audit_field(std::string_view line, std::string_view key, std::string& out, bool& is_null) {
-  std::string pat = ",\"" + std::string(key) + "\":";
+  // The pattern ,"key": built on the stack: this runs five times for every audit line.
+  char buf[40];
+  if (key.size() + 4 > sizeof buf) return false;
+  buf[0] = ',';
+  buf[1] = '"';
+  key.copy(buf + 2, key.size());
+  buf[key.size() + 2] = '"';
+  buf[key.size() + 3] = ':';
+  const std::string_view pat(buf, key.size() + 4);
   auto p = line.find(pat);
   if (p == std::string_view::npos) return false;
   p += pat.size();

@@ -126,6 +126,7 @@ bool Service::setup(std::shared_ptr<const Policy> policy, std::string& error) {
     if (failure == Store::Failure::kDamaged) setup_exit_ = kExitIoErr;
     return false;
   }
+  store_->keep_committed_lines(true);  // the mirror takes them after each commit
   mirror_ = std::make_unique<AuditMirror>(policy_->audit_log);
   if (!mirror_->open(*store_, error)) return false;
   // Metrics count every event committed from here on, as the mirror writes it.
