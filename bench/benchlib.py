@@ -146,7 +146,8 @@ class Workdir:
         try:
             c = self.connect()
             try:
-                return c.execute(sql, args).fetchone()[0] or 0
+                row = c.execute(sql, args).fetchone()  # None: no row yet (a source not polled yet)
+                return (row[0] if row else 0) or 0
             finally:
                 c.close()
         except sqlite3.OperationalError:

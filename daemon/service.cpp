@@ -42,6 +42,8 @@ constexpr Millis kFaultRetry = 1 * kSecond;
 constexpr int kBatch = 200;
 constexpr auto kStatusEvery = std::chrono::seconds(5);
 constexpr std::uintmax_t kCheckpointWalBytes = 4u << 20;  // ~1000 pages of 4 KiB
+constexpr int kRestartFrames = 16384;                       // a WAL of ~64 MiB
+constexpr int kRestartWaitMs = 20;
 // Sends claimed for one channel that may wait in memory or be in flight at once.
 constexpr int kQueueLimit = 2 * kBatch;
 constexpr auto kExitGrace = std::chrono::milliseconds(4000);
@@ -395,7 +397,28 @@ void Service::schedule_checkpoint() {
           auto size = std::filesystem::file_size(c->path + "-wal", ec);
           if (!ec && size >= kCheckpointWalBytes) {
             if (!c->db) c->db = std::make_unique<SQLite::Database>(c->path, SQLite::OPEN_READWRITE, 10000);
-            c->db->exec("PRAGMA wal_checkpoint(PASSIVE)");
+            SQLite::Statement passive(*c->db, "PRAGMA wal_checkpoint(PASSIVE)");
+            const int frames = passive.executeStep() ? passive.getColumn(1).getInt() : 0;
+            passive.reset();
+            // While the loop writes without a pause (a big first sync), a passive
+            // checkpoint never catches up with it, so the WAL never starts again from
+            // its beginning: it grew by gigabytes at a million steps, every write went
+            // to new blocks and every page read searched a longer WAL index (the last
+            // fifth of such an ingest ran at a third of the first's speed). Past
+            // kRestartFrames, the rest is copied with writers held back for that
+            // moment (the passive pass above did the bulk), and the next write starts
+            // the WAL again from its beginning. Writers wait while it waits for readers
+            // of older snapshots to finish: at most kRestartWait, then it gives up
+            // (busy) until the next second.
+            if (frames >= kRestartFrames) {
+              c->db->setBusyTimeout(kRestartWaitMs);
+              struct Restore {
+                SQLite::Database& db;
+                ~Restore() { db.setBusyTimeout(10000); }
+              } restore{*c->db};
+              SQLite::Statement restart(*c->db, "PRAGMA wal_checkpoint(RESTART)");
+              restart.executeStep();
+            }
           }
         } catch (const std::exception&) {
           c->db.reset();  // a store fault: the loop reports it on its own writes
