@@ -178,23 +178,20 @@ static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == Store::kSchemaVers
 
 namespace {
 
-// Before the first connection: SQLite's memory statistics take a global mutex on
-// every allocation, and nothing here reads them (sqlite3Malloc and that mutex were a
-// tenth of the daemon's profile). Too late once SQLite is initialized (another
-// library opened a database first): then it stays as it is.
-int configure_sqlite() {
-  return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+// Called before the first connection opens (it passes the path through):
+// SQLite's memory statistics take a global mutex on every allocation, and nothing
+// here reads them (sqlite3Malloc and that mutex were a tenth of the daemon's
+// profile). Too late once SQLite is initialized (another library opened a database
+// first): then it stays as it is.
+const std::string& configured_sqlite(const std::string& path) {
+  static const int once = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  (void)once;
+  return path;
 }
 
 }  // namespace
 
-Store::Store(const std::string& path, int flags)
-    : path_(path), db_((static_cast<void>([] {
-                          static const int once = configure_sqlite();
-                          return once;
-                        }()),
-                        path),
-                       flags, 10000) {}
+Store::Store(const std::string& path, int flags) : path_(path), db_(configured_sqlite(path), flags, 10000) {}
 
 std::unique_ptr<Store> Store::open(const std::string& path, std::string& error, Mode mode, int target_version,
                                    Failure* failure) {
@@ -309,19 +306,19 @@ SQLite::Statement& Store::stmt(const std::string& sql) {
 }
 
 void Store::note_audit_line(std::int64_t seq, std::string line) {
-  if (keep_lines_ && in_tx_) tx_lines_.push_back({seq, std::move(line)});
+  // A line written outside a WriteTx waits here until the next one clears it: only
+  // WriteTx::commit passes lines on.
+  if (keep_lines_) tx_lines_.push_back({seq, std::move(line)});
 }
 
 WriteTx::WriteTx(Store& s) : store_(s) {
   store_.db().exec("BEGIN IMMEDIATE");
   store_.next_tx_serial();  // a new transaction: what an earlier one cached is stale
   store_.tx_lines_.clear();
-  store_.in_tx_ = true;
 }
 
 WriteTx::~WriteTx() {
   store_.next_tx_serial();
-  store_.in_tx_ = false;
   store_.tx_lines_.clear();  // committed (moved on) or rolled back: none of them stays
   if (!done_) {
     try {

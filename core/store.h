@@ -78,7 +78,7 @@ class Store {
   std::uint64_t tx_serial_ = 1;
   friend class WriteTx;
   static constexpr size_t kMaxCommittedLines = 20000;
-  bool keep_lines_ = false, in_tx_ = false;
+  bool keep_lines_ = false;
   std::vector<CommittedLine> tx_lines_, committed_lines_;
 };
 

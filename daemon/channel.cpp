@@ -101,8 +101,8 @@ void OutboxChannel::write_batch(const std::string& dir, std::vector<Item>& items
   bool any = false;
   for (size_t i = 0; i < items.size(); ++i) {
     Item& it = items[i];
-    if (it.text.empty())
-      it.text = message_json(it.job).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    const std::string text =
+        message_json(it.job).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     tmp[i] = (fs::path(dir) / ("." + it.name + ".tmp")).string();
     int fd = ::open(tmp[i].c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0) {
@@ -111,8 +111,8 @@ void OutboxChannel::write_batch(const std::string& dir, std::vector<Item>& items
     }
     size_t off = 0;
     bool ok = true;
-    while (off < it.text.size()) {
-      ssize_t n = ::write(fd, it.text.data() + off, it.text.size() - off);
+    while (off < text.size()) {
+      ssize_t n = ::write(fd, text.data() + off, text.size() - off);
       if (n < 0) {
         if (errno == EINTR) continue;
         fail(it, "cannot write " + tmp[i] + ": " + std::strerror(errno));

@@ -56,8 +56,8 @@ class OutboxChannel final : public Channel {
   void send(const SendJob& job, SendDone done) override;
 
   struct Item {
-    std::string name, text;
-    SendJob job;  // turned into `text` by the worker, off the event loop
+    std::string name;
+    SendJob job;  // turned into the file's JSON by the worker, off the event loop
     SendDone done;
     Outcome outcome = Outcome::kSent;
     std::string error;

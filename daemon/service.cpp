@@ -408,7 +408,7 @@ void Service::schedule_checkpoint() {
             // kRestartFrames, the rest is copied with writers held back for that
             // moment (the passive pass above did the bulk), and the next write starts
             // the WAL again from its beginning. Writers wait while it waits for readers
-            // of older snapshots to finish: at most kRestartWait, then it gives up
+            // of older snapshots to finish: at most kRestartWaitMs, then it gives up
             // (busy) until the next second.
             if (frames >= kRestartFrames) {
               c->db->setBusyTimeout(kRestartWaitMs);
@@ -804,7 +804,8 @@ void Service::notify_status() {
     std::int64_t pending = engine_->pending();
     Millis now = clock_.now();
     std::int64_t sent_today =
-        count_at(*store_, "SELECT COALESCE(SUM(n), 0) FROM audit_daily WHERE event='sent' AND day = ?", now / (24 * 3600 * kSecond));
+        count_at(*store_, "SELECT COALESCE(SUM(n), 0) FROM audit_daily WHERE event='sent' AND day = ?",
+                 now / (24 * 3600 * kSecond));
     // The policy's first source speaks for the poll; a failure of any source shows.
     const Feed& first = *feeds_.front();
     bool failed = std::any_of(feeds_.begin(), feeds_.end(), [](const auto& f) { return !f->last_error.empty(); });
