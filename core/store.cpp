@@ -250,6 +250,13 @@ std::unique_ptr<Store> Store::open(const std::string& path, std::string& error, 
     // (indexes of the schedule, the ledger, the audit tail) stay in memory instead of
     // being read again after every commit.
     s->db_.exec("PRAGMA cache_size=-16384");
+    if (path == ":memory:" && version == 0) {
+      // An in-memory store (nudgectl simulate) lives in SQLite's page cache, and the
+      // end of every transaction walks that cache: pages of 16 KiB make the walk a
+      // quarter as long (a sixth of simulate's time with 4 KiB pages, measured). A
+      // store on disk keeps the default: its WAL frames are whole pages.
+      s->db_.exec("PRAGMA page_size=16384");
+    }
     if (version < target_version) {
       // The version is read again under the write lock: of two processes creating or
       // upgrading the same store at once, the second waits here and then finds the
