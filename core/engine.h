@@ -139,8 +139,6 @@ class Engine {
   int clear_flag(std::int64_t id, const std::string& actor);
 
  private:
-  struct DueRow;
-  struct OrderInfo;
   struct SendRow {  // one order of a send, with what a retry or a fallback needs
     std::int64_t id;
     std::string order_id, campaign, step, status, country, tz, email;
@@ -176,8 +174,10 @@ class Engine {
   // loaded, without its subject and body, and `state` says what the send's state is
   // (nullopt: no such send).
   SendJob load_job(std::int64_t send_id, std::optional<SendState>* state = nullptr);
-  Millis buyer_allowed_at(const std::string& shop, const std::string& buyer, Millis now, std::int64_t except_send,
-                          std::string& limiting);
+  // The buyer's ledger times (ascending) within the longest of limits.per_buyer's
+  // windows, leaving out `except_send`'s (a retry's own reservation): for allowed_at().
+  std::vector<Millis> buyer_ledger(const std::string& shop, const std::string& buyer, Millis now,
+                                   std::int64_t except_send);
   void fall_to_next_channel(std::int64_t send_id, const SendJob& job, const std::string& reason);
   void finish_rows(std::int64_t send_id, StepState state, const std::string& reason);
   static const Campaign* match_campaign(const Policy& p, const OrderRecord& o);

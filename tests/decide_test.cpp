@@ -1,0 +1,174 @@
+// decide_buyer and allowed_at alone: a buyer's state as plain values, the policy as a
+// seller writes it, and the instant; no store. (engine_test.cpp runs the same rules
+// through the engine and SQLite.)
+#include <doctest/doctest.h>
+
+#include "core/decide.h"
+#include "engine_fixture.h"
+
+namespace {
+
+using namespace nudge;
+using test::T0;
+
+OrderFacts order(const std::string& id, const std::string& status = "awaiting_payment") {
+  return {.order_id = id, .buyer_name = "Ana", .country = "ES", .lang = "en", .tz = "UTC", .amount = "10.00",
+          .currency = "USD", .status = status, .placed_at = T0 - 2 * kHour, .closes_at = T0 + 10 * kDay};
+}
+
+DueStep due(std::int64_t id, const std::string& order_id, const std::string& step = "first", Millis at = T0) {
+  return {.id = id, .order_id = order_id, .campaign = "default", .step = step,
+          .step_index = step == "first" ? 0 : 1, .due_at = at};
+}
+
+BuyerSnapshot buyer(std::vector<DueStep> steps, std::vector<OrderFacts> orders) {
+  BuyerSnapshot s{.shop = "s1", .buyer = "b1", .due = std::move(steps)};
+  for (auto& o : orders) s.orders[o.order_id] = o;
+  return s;
+}
+
+// "kind state reason channel" per decision, and the order ids of each, to compare whole lists.
+std::vector<std::string> describe(const std::vector<Decision>& ds) {
+  std::vector<std::string> out;
+  for (const auto& d : ds) {
+    std::string line = d.kind == Decision::Kind::kSend    ? "send"
+                       : d.kind == Decision::Kind::kDefer ? "defer"
+                                                          : std::string(to_string(d.state));
+    if (!d.reason.empty()) line += " " + d.reason;
+    if (!d.channel.empty()) line += " via " + d.channel;
+    line += " [";
+    for (size_t i = 0; i < d.steps.size(); ++i) line += (i ? "," : "") + d.steps[i]->order_id + "/" + d.steps[i]->step;
+    out.push_back(line + "]");
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("decide: a paid order's due steps are cancelled; the buyer's other orders merge into one message") {
+  auto p = test::policy_from(test::base_policy());
+  auto s = buyer({due(1, "o1"), due(2, "o2"), due(3, "o3", "first", T0 - kMinute)},
+                 {order("o1"), order("o2", "paid"), order("o3")});
+  auto ds = decide_buyer(*p, s, T0, nullptr);
+  CHECK(describe(ds) == std::vector<std::string>{"cancelled paid [o2/first]", "send via outbox [o3/first,o1/first]"});
+  REQUIRE(ds.size() == 2);
+  // The message is rendered for both orders, oldest first.
+  CHECK(ds[1].text.subject == "Order o3");
+  CHECK(ds[1].text.body.find("2 order(s)") != std::string::npos);
+  CHECK(ds[1].tmpl == "gentle");
+  CHECK(ds[1].steps_by_order.empty());  // both at the same step
+}
+
+TEST_CASE("decide: a step missed past misfire_grace gives way to the newer due step of its order") {
+  auto p = test::policy_from(test::base_policy());
+  // first was due 30 h ago (grace is 6 h), second is due now.
+  auto s = buyer({due(1, "o1", "first", T0 - 30 * kHour), due(2, "o1", "second", T0 - 6 * kHour)}, {order("o1")});
+  CHECK(describe(decide_buyer(*p, s, T0, nullptr)) ==
+        std::vector<std::string>{"skipped superseded [o1/first]", "send via outbox [o1/second]"});
+  // Within the grace the older step goes first (and the newer waits for a later claim).
+  auto late = buyer({due(1, "o1", "first", T0 - 5 * kHour), due(2, "o1", "second", T0 - kHour)}, {order("o1")});
+  CHECK(describe(decide_buyer(*p, late, T0, nullptr)) == std::vector<std::string>{"send via outbox [o1/first]"});
+}
+
+TEST_CASE("decide: the buyer's fullest window defers the message until its oldest reminder ages out") {
+  auto p = test::policy_from(test::base_policy());  // per_buyer: 1 within 24h
+  auto s = buyer({due(1, "o1")}, {order("o1")});
+  s.ledger = {T0 - 2 * kHour};
+  auto ds = decide_buyer(*p, s, T0, nullptr);
+  CHECK(describe(ds) == std::vector<std::string>{"defer cap_buyer:1/1d via outbox [o1/first]"});
+  REQUIRE(ds.size() == 1);
+  CHECK(ds[0].until == T0 + 22 * kHour);
+  // A window that ends before the order closes skips it instead.
+  auto closing = buyer({due(1, "o1")}, {order("o1")});
+  closing.orders["o1"].closes_at = T0 + 12 * kHour;
+  closing.ledger = {T0 - 2 * kHour};
+  CHECK(describe(decide_buyer(*p, closing, T0, nullptr)) ==
+        std::vector<std::string>{"skipped too_close_to_close via outbox [o1/first]"});
+}
+
+TEST_CASE("decide: without merge, the second message of the same moment counts the first against the window") {
+  auto p = test::policy_from(
+      test::base_policy("limits: {per_order: 2, merge: false, per_buyer: [{max: 1, within: 24h}]}"));
+  auto s = buyer({due(1, "o1"), due(2, "o2")}, {order("o1"), order("o2")});
+  auto ds = decide_buyer(*p, s, T0, nullptr);
+  CHECK(describe(ds) ==
+        std::vector<std::string>{"send via outbox [o1/first]", "defer cap_buyer:1/1d via outbox [o2/first]"});
+  REQUIRE(ds.size() == 2);
+  CHECK(ds[1].until == T0 + 24 * kHour);
+}
+
+TEST_CASE("decide: a channel without room leaves the steps out, still scheduled; a message takes one") {
+  auto p = test::policy_from(test::base_policy());
+  auto s = buyer({due(1, "o1")}, {order("o1")});
+  std::map<std::string, int> room{{"outbox", 0}};
+  CHECK(decide_buyer(*p, s, T0, &room).empty());
+  room["outbox"] = 2;
+  CHECK(describe(decide_buyer(*p, s, T0, &room)) == std::vector<std::string>{"send via outbox [o1/first]"});
+  CHECK(room["outbox"] == 1);
+}
+
+TEST_CASE("decide: an opted-out buyer is skipped, a flagged one held, one who promised to pay deferred") {
+  auto p = test::policy_from(test::base_policy());
+  auto s = buyer({due(1, "o1")}, {order("o1")});
+  s.hold = "opted_out";
+  CHECK(describe(decide_buyer(*p, s, T0, nullptr)) == std::vector<std::string>{"skipped opted_out [o1/first]"});
+  s.hold = "off_platform_request:payment";
+  CHECK(describe(decide_buyer(*p, s, T0, nullptr)) ==
+        std::vector<std::string>{"held off_platform_request:payment [o1/first]"});
+  s.hold.clear();
+  s.wait = ReplyWait{.until = T0 + 2 * kDay, .reason = "buyer_promised"};
+  auto ds = decide_buyer(*p, s, T0, nullptr);
+  CHECK(describe(ds) == std::vector<std::string>{"defer buyer_promised [o1/first]"});
+  CHECK(ds.at(0).until == T0 + 2 * kDay);
+}
+
+TEST_CASE("decide: limits.per_order counts what went out; email needs an address; quiet hours defer") {
+  auto p = test::policy_from(test::base_policy());
+  auto s = buyer({due(1, "o1", "second")}, {order("o1")});
+  s.sent_by_order["o1"] = 2;  // per_order: 2
+  CHECK(describe(decide_buyer(*p, s, T0, nullptr)) == std::vector<std::string>{"skipped cap_order [o1/second]"});
+
+  auto mail = test::policy_from(test::base_policy(
+      "limits: {per_order: 2, per_buyer: [{max: 1, within: 24h}]}",
+      "campaigns:\n  - name: default\n    match: {}\n    steps:\n"
+      "      - {name: first, after: 0s, channel: email, template: gentle}\n"));
+  auto e = buyer({due(1, "o1")}, {order("o1")});
+  CHECK(describe(decide_buyer(*mail, e, T0, nullptr)) == std::vector<std::string>{"skipped no_channel [o1/first]"});
+  e.orders["o1"].email = "ana@example.com";
+  CHECK(describe(decide_buyer(*mail, e, T0, nullptr)) == std::vector<std::string>{"send via email [o1/first]"});
+
+  // T0 is noon UTC; in Tokyo it is 21:00, inside 21:00-09:00.
+  auto quiet = test::policy_from(test::base_policy("limits: {quiet_hours: {from: \"21:00\", to: \"09:00\"}}"));
+  auto q = buyer({due(1, "o1")}, {order("o1")});
+  q.orders["o1"].tz = "Asia/Tokyo";
+  auto ds = decide_buyer(*quiet, q, T0, nullptr);
+  CHECK(describe(ds) == std::vector<std::string>{"defer quiet_hours via outbox [o1/first]"});
+  CHECK(ds.at(0).until == T0 + 12 * kHour);  // 09:00 in Tokyo
+}
+
+TEST_CASE("decide: a message whose rendering carries a phone number is skipped as unsafe_content") {
+  auto p = test::policy_from(test::base_policy());
+  auto s = buyer({due(1, "o1")}, {order("o1")});
+  s.orders["o1"].buyer_name = "Ana WhatsApp +7 916 123-45-67";
+  CHECK(describe(decide_buyer(*p, s, T0, nullptr)) ==
+        std::vector<std::string>{"skipped unsafe_content:contact via outbox [o1/first]"});
+}
+
+TEST_CASE("allowed_at: each window counts the reminders within it; the fullest decides") {
+  auto p = test::policy_from(
+      test::base_policy("limits: {per_order: 2, per_buyer: [{max: 1, within: 24h}, {max: 3, within: 7d}]}"));
+  std::string limiting;
+  CHECK(allowed_at(p->limits, {}, T0, limiting) == T0);
+  CHECK(limiting.empty());
+  // One exactly a day old has left the day's window.
+  CHECK(allowed_at(p->limits, {T0 - 24 * kHour}, T0, limiting) == T0);
+  // One 30 h ago: outside the day, inside the week (1 of 3).
+  CHECK(allowed_at(p->limits, {T0 - 30 * kHour}, T0, limiting) == T0);
+  // One 2 h ago: the day is full until it is 24 h old.
+  CHECK(allowed_at(p->limits, {T0 - 30 * kHour, T0 - 2 * kHour}, T0, limiting) == T0 + 22 * kHour);
+  CHECK(limiting == "cap_buyer:1/1d");
+  // Three in the week, the oldest 6 days ago: the week is full for one more day.
+  limiting.clear();
+  CHECK(allowed_at(p->limits, {T0 - 6 * kDay, T0 - 4 * kDay, T0 - 2 * kDay}, T0, limiting) == T0 + kDay);
+  CHECK(limiting == "cap_buyer:3/7d");
+}
