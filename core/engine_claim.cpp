@@ -8,7 +8,6 @@
 #include <optional>
 
 #include "core/decide.h"
-#include "core/engine_internal.h"
 #include "core/hash.h"
 #include "core/manual.h"
 #include "core/time_util.h"
@@ -239,9 +238,9 @@ std::vector<Millis> Engine::buyer_ledger(const std::string& shop, const std::str
   // What the ledger holds (including sends made a moment ago in this transaction)
   // within the longest of the buyer's windows.
   std::vector<Millis> ats;
+  if (policy_->limits.per_buyer.empty()) return ats;
   Millis longest = 0;
   for (const auto& w : policy_->limits.per_buyer) longest = std::max(longest, w.within);
-  if (policy_->limits.per_buyer.empty()) return ats;
   // limits.scope: seller counts the buyer's reminders in every shop of this instance
   // (the same binds: ?1 is then unused).
   auto& q = store_.stmt(policy_->limits.scope == CapScope::kSeller

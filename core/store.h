@@ -56,8 +56,9 @@ class Store {
   AuditTail& audit_tail() { return audit_tail_; }
 
   // Audit lines of committed write transactions, kept (once asked for) for the audit
-  // file mirror, so that it need not read them back from the table. Bounded: past
-  // kMaxCommittedLines the oldest are dropped (the mirror then reads the table).
+  // file mirror, so that it need not read them back from the table. Bounded: a commit
+  // that would take them past kMaxCommittedLines drops those kept so far (the mirror
+  // then reads the gap from the table).
   struct CommittedLine {
     std::int64_t seq = 0;
     std::string line;
