@@ -210,4 +210,62 @@ std::vector<Decision> decide_buyer(const Policy& p, const BuyerSnapshot& s, Mill
   return out;
 }
 
+RetryDecision decide_retry(const Policy& p, const RetrySnapshot& s, Millis now) {
+  using Fate = RetryDecision::Fate;
+  RetryDecision out;
+  auto stop_of = [&](const RetrySnapshot::Order& o) { return o.closes_at - p.payment.stop_before_close; };
+  auto waits = [&](const RetrySnapshot::Order& o) { return s.wait && o.step != kManualStep; };
+  Millis stop = s.orders.empty() ? 0 : stop_of(s.orders.front());
+  bool all_awaiting = true, any_wait = false, all_wait = !s.orders.empty();
+  for (const auto& o : s.orders) {
+    stop = std::min(stop, stop_of(o));
+    all_awaiting = all_awaiting && o.status == "awaiting_payment";
+    any_wait = any_wait || waits(o);
+    all_wait = all_wait && waits(o);
+  }
+  if (!all_awaiting || now > stop || !s.hold.empty() || (any_wait && (!all_wait || s.wait->until > stop))) {
+    // The send ends; orders that may still be reminded go back to the schedule, where
+    // a fresh claim decides each of them as a first send.
+    out.kind = RetryDecision::Kind::kCancel;
+    for (const auto& o : s.orders) {
+      if (o.status != "awaiting_payment")
+        out.orders.push_back(Fate{.state = StepState::kCancelled, .reason = o.status});
+      else if (now > stop_of(o))
+        out.orders.push_back(Fate{.reason = "too_close_to_close"});
+      else if (!s.hold.empty())
+        out.orders.push_back(
+            Fate{.state = s.hold.rfind("off_platform_request:", 0) == 0 ? StepState::kHeld : StepState::kSkipped,
+                 .reason = s.hold});
+      else if (waits(o) && s.wait->until > stop_of(o))
+        out.orders.push_back(Fate{.reason = "too_close_to_close"});
+      else
+        out.orders.push_back(Fate{.split = true});
+    }
+    return out;
+  }
+  if (all_wait) {
+    out.kind = RetryDecision::Kind::kDefer;
+    out.until = s.wait->until;
+    out.reason = s.wait->reason;
+    return out;
+  }
+  if (p.limits.quiet_hours && !s.orders.empty()) {
+    const auto& o = s.orders.front();
+    if (auto until = quiet_until(*p.limits.quiet_hours, buyer_zone(p, o.tz, o.country), now)) {
+      out.kind = RetryDecision::Kind::kDefer;
+      out.until = *until;
+      out.reason = "quiet_hours";
+      return out;
+    }
+  }
+  // G1 holds for the moment a reminder actually goes out: the buyer's windows again.
+  std::string limiting;
+  if (Millis allowed = allowed_at(p.limits, s.ledger, now, limiting); allowed > now) {
+    out.kind = RetryDecision::Kind::kDefer;
+    out.until = allowed;
+    out.reason = limiting;
+  }
+  return out;
+}
+
 }  // namespace nudge

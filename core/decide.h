@@ -83,4 +83,40 @@ Millis allowed_at(const Limits& limits, const std::vector<Millis>& ledger, Milli
 std::vector<Decision> decide_buyer(const Policy& policy, const BuyerSnapshot& buyer, Millis now,
                                    std::map<std::string, int>* room);
 
+// A send waiting to be retried (a transient failure), with what its retry must check
+// again: a retry is a new delivery and goes through the checks of a first send.
+struct RetrySnapshot {
+  struct Order {
+    std::string order_id, step, status, tz, country;  // step: kManualStep for the seller's own reminder
+    Millis closes_at = 0;
+  };
+  std::vector<Order> orders;  // the send's orders, in the send's order
+  std::string hold;           // as in BuyerSnapshot
+  std::optional<ReplyWait> wait;
+  std::vector<Millis> ledger;  // as in BuyerSnapshot, without this send's own reservation
+};
+
+struct RetryDecision {
+  enum class Kind {
+    kSend,    // the retry goes now
+    kDefer,   // it waits, still a retry, until `until` for `reason`
+    kCancel,  // the send ends; each of its orders' steps gets its fate in `orders`
+  };
+  struct Fate {
+    bool split = false;  // back to the schedule, due now, for a fresh claim
+    StepState state = StepState::kSkipped;  // otherwise: the step ends so
+    std::string reason;
+  };
+  Kind kind = Kind::kSend;
+  Millis until = 0;
+  std::string reason;
+  std::vector<Fate> orders;  // kCancel: one per order of the snapshot
+};
+
+// What becomes of a retry now, by the rules of decide_buyer in their order: the
+// orders still unpaid, the close, the buyer's hold, a reply's wait (automatic steps
+// only; a send mixing both is split so that each goes its own way), quiet hours, the
+// buyer's windows.
+RetryDecision decide_retry(const Policy& policy, const RetrySnapshot& retry, Millis now);
+
 }  // namespace nudge

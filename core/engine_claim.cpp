@@ -326,13 +326,17 @@ std::optional<SendJob> Engine::claim_retry(std::int64_t send_id, std::map<std::s
   if (room)
     if (auto it = room->find(job.channel); it != room->end()) slot = &it->second;
   if (slot && *slot <= 0) return std::nullopt;
-  // G2: a retry is a new delivery; it goes through the checks of a first send.
+  // G2: a retry is a new delivery; it goes through the checks of a first send
+  // (decide_retry).
   std::vector<SendRow> rows = send_rows(send_id);
-  bool all_awaiting = std::all_of(rows.begin(), rows.end(), [](const SendRow& r) { return r.status == "awaiting_payment"; });
-  Millis stop = rows.empty() ? 0 : rows.front().closes_at - policy_->payment.stop_before_close;
-  for (const auto& r : rows) stop = std::min(stop, r.closes_at - policy_->payment.stop_before_close);
-  const std::string hold = buyer_hold(job.shop, job.buyer_id, now);
-  if (!all_awaiting || now > stop || !hold.empty()) {
+  RetrySnapshot snap{.hold = buyer_hold(job.shop, job.buyer_id, now),
+                     .wait = buyer_reply_wait(job.shop, job.buyer_id, now),
+                     .ledger = buyer_ledger(job.shop, job.buyer_id, now, send_id)};
+  for (const auto& r : rows)
+    snap.orders.push_back({.order_id = r.order_id, .step = r.step, .status = r.status, .tz = r.tz,
+                           .country = r.country, .closes_at = r.closes_at});
+  const RetryDecision d = decide_retry(*policy_, snap, now);
+  if (d.kind == RetryDecision::Kind::kCancel) {
     // Cancel this send; orders still awaiting go back to the schedule for a fresh claim.
     auto& s = store_.stmt("UPDATE sends SET state='cancelled', updated_at=? WHERE id=?");
     s.bind(1, static_cast<int64_t>(now));
@@ -341,56 +345,38 @@ std::optional<SendJob> Engine::claim_retry(std::int64_t send_id, std::map<std::s
     auto& l = store_.stmt("UPDATE ledger SET released=1 WHERE send_id=?");
     l.bind(1, static_cast<int64_t>(send_id));
     l.exec();
-    for (const auto& r : rows) {
-      if (r.status != "awaiting_payment") {
-        set_step_state(r.id, StepState::kCancelled, r.status);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const SendRow& r = rows[i];
+      const RetryDecision::Fate& fate = d.orders[i];
+      if (fate.split) {
+        reschedule_now(r, job, "split_from_retry", now);
+        continue;
+      }
+      set_step_state(r.id, fate.state, fate.reason);
+      if (fate.state == StepState::kCancelled)
         append_audit(store_, now, {.event = "cancelled", .shop = job.shop, .buyer = job.buyer_id,
                                    .orders = {r.order_id}, .step = job.step, .channel = job.channel,
-                                   .send_id = send_id, .reason = r.status});
-      } else if (now > r.closes_at - policy_->payment.stop_before_close || !hold.empty()) {
-        // The same order of checks as a first send: the close, then the buyer's hold.
-        std::string reason = now > r.closes_at - policy_->payment.stop_before_close ? "too_close_to_close" : hold;
-        const bool held = reason.rfind("off_platform_request:", 0) == 0;
-        set_step_state(r.id, held ? StepState::kHeld : StepState::kSkipped, reason);
-        append_audit(store_, now, {.event = held ? "held" : "skipped", .shop = job.shop, .buyer = job.buyer_id, .orders = {r.order_id},
-                                   .step = job.step, .send_id = send_id, .reason = reason});
-      } else {
-        reschedule_now(r, job, "split_from_retry", now);
-      }
+                                   .send_id = send_id, .reason = fate.reason});
+      else
+        append_audit(store_, now, {.event = to_string(fate.state), .shop = job.shop, .buyer = job.buyer_id,
+                                   .orders = {r.order_id}, .step = job.step, .send_id = send_id,
+                                   .reason = fate.reason});
     }
     return std::nullopt;
   }
-  if (policy_->limits.quiet_hours && !rows.empty()) {
-    if (auto until = quiet_until(*policy_->limits.quiet_hours, buyer_zone(*policy_, rows[0].tz, rows[0].country), now)) {
-      auto& u = store_.stmt("UPDATE sends SET next_attempt_at=?, updated_at=? WHERE id=?");
-      u.bind(1, static_cast<int64_t>(*until));
-      u.bind(2, static_cast<int64_t>(now));
-      u.bind(3, static_cast<int64_t>(send_id));
-      u.exec();
-      append_audit(store_, now, {.event = "deferred", .shop = job.shop, .buyer = job.buyer_id, .orders = job.order_ids,
-                                 .step = job.step, .channel = job.channel, .attempt = job.attempt,
-                                 .send_id = send_id, .reason = "quiet_hours", .due = *until, .steps = job.steps,
-                                 .actor = job.actor});
-      return std::nullopt;
-    }
-  }
-  // G1 holds for the moment a reminder actually goes out: a retry is checked against
-  // the buyer's windows again (without its own reservation), and its reservation
-  // moves to now.
-  std::string limiting;
-  Millis allowed = allowed_at(policy_->limits, buyer_ledger(job.shop, job.buyer_id, now, send_id), now, limiting);
-  if (allowed > now) {
-    auto& d = store_.stmt("UPDATE sends SET next_attempt_at=?, updated_at=? WHERE id=?");
-    d.bind(1, static_cast<int64_t>(allowed));
-    d.bind(2, static_cast<int64_t>(now));
-    d.bind(3, static_cast<int64_t>(send_id));
-    d.exec();
+  if (d.kind == RetryDecision::Kind::kDefer) {
+    auto& u = store_.stmt("UPDATE sends SET next_attempt_at=?, updated_at=? WHERE id=?");
+    u.bind(1, static_cast<int64_t>(d.until));
+    u.bind(2, static_cast<int64_t>(now));
+    u.bind(3, static_cast<int64_t>(send_id));
+    u.exec();
     append_audit(store_, now, {.event = "deferred", .shop = job.shop, .buyer = job.buyer_id, .orders = job.order_ids,
                                .step = job.step, .channel = job.channel, .attempt = job.attempt,
-                               .send_id = send_id, .reason = limiting, .due = allowed, .steps = job.steps,
+                               .send_id = send_id, .reason = d.reason, .due = d.until, .steps = job.steps,
                                .actor = job.actor});
     return std::nullopt;
   }
+  // The retry goes: its reservation moves to now.
   if (slot) --*slot;
   auto& lu = store_.stmt("UPDATE ledger SET at=? WHERE send_id=?");
   lu.bind(1, static_cast<int64_t>(now));

@@ -172,3 +172,74 @@ TEST_CASE("allowed_at: each window counts the reminders within it; the fullest d
   CHECK(allowed_at(p->limits, {T0 - 6 * kDay, T0 - 4 * kDay, T0 - 2 * kDay}, T0, limiting) == T0 + kDay);
   CHECK(limiting == "cap_buyer:3/7d");
 }
+
+TEST_CASE("decide_retry: a retry goes through a first send's checks, in their order") {
+  auto p = test::policy_from(test::base_policy());
+  auto retry = [](std::vector<RetrySnapshot::Order> orders) {
+    RetrySnapshot s;
+    s.orders = std::move(orders);
+    return s;
+  };
+  RetrySnapshot::Order o1{.order_id = "o1", .step = "first", .status = "awaiting_payment", .tz = "UTC",
+                          .country = "ES", .closes_at = T0 + 10 * kDay};
+  RetrySnapshot::Order manual = o1;
+  manual.order_id = "o2";
+  manual.step = "manual";
+
+  CHECK(decide_retry(*p, retry({o1}), T0).kind == RetryDecision::Kind::kSend);
+
+  SUBCASE("a reply's wait defers it; a manual reminder goes on; a send of both is split") {
+    auto s = retry({o1});
+    s.wait = ReplyWait{.until = T0 + 30 * kHour, .reason = "buyer_promised"};
+    auto d = decide_retry(*p, s, T0);
+    CHECK(d.kind == RetryDecision::Kind::kDefer);
+    CHECK(d.until == T0 + 30 * kHour);
+    CHECK(d.reason == "buyer_promised");
+
+    s.orders = {manual};
+    CHECK(decide_retry(*p, s, T0).kind == RetryDecision::Kind::kSend);
+
+    s.orders = {o1, manual};
+    d = decide_retry(*p, s, T0);
+    REQUIRE(d.kind == RetryDecision::Kind::kCancel);
+    REQUIRE(d.orders.size() == 2);
+    CHECK(d.orders[0].split);
+    CHECK(d.orders[1].split);
+  }
+  SUBCASE("a wait past the close ends it; a paid order's step is cancelled, the others' go back") {
+    auto s = retry({o1, o1});
+    s.orders[1].order_id = "o3";
+    s.orders[1].closes_at = T0 + kDay;  // reminders stop at T0 + 23h
+    s.wait = ReplyWait{.until = T0 + 30 * kHour, .reason = "buyer_promised"};
+    auto d = decide_retry(*p, s, T0);
+    REQUIRE(d.kind == RetryDecision::Kind::kCancel);
+    CHECK(d.orders[0].split);
+    CHECK_FALSE(d.orders[1].split);
+    CHECK(d.orders[1].reason == "too_close_to_close");
+
+    s.wait.reset();
+    s.orders[1].status = "paid";
+    d = decide_retry(*p, s, T0);
+    REQUIRE(d.kind == RetryDecision::Kind::kCancel);
+    CHECK(d.orders[0].split);
+    CHECK(d.orders[1].state == StepState::kCancelled);
+    CHECK(d.orders[1].reason == "paid");
+  }
+  SUBCASE("a hold ends it: a flag holds the step, an opt-out skips it") {
+    auto s = retry({o1});
+    s.hold = "off_platform_request:payment_route";
+    auto d = decide_retry(*p, s, T0);
+    REQUIRE(d.kind == RetryDecision::Kind::kCancel);
+    CHECK(d.orders[0].state == StepState::kHeld);
+    s.hold = "opted_out";
+    CHECK(decide_retry(*p, s, T0).orders[0].state == StepState::kSkipped);
+  }
+  SUBCASE("the buyer's window defers it until a reminder leaves the window") {
+    auto s = retry({o1});
+    s.ledger = {T0 - 2 * kHour};  // per_buyer: 1 within 24h
+    auto d = decide_retry(*p, s, T0);
+    CHECK(d.kind == RetryDecision::Kind::kDefer);
+    CHECK(d.until == T0 + 22 * kHour);
+    CHECK(d.reason == "cap_buyer:1/1d");
+  }
+}

@@ -211,3 +211,62 @@ TEST_CASE("a reply pauses automatic steps only: the seller's manual reminder sti
     CHECK(f.delivered.size() == 1);
   }
 }
+
+// Regression: a retry used to skip the reply's wait (decide_retry now applies it): a
+// buyer who promised to pay while a send waited to be retried got the retry anyway.
+TEST_CASE("a reply holds back a send that waits to be retried, as it holds a first send") {
+  std::int64_t send_id = 0;
+  auto fail_once = [&](EngineFixture& f, Millis at) {
+    f.clock.set(at);
+    auto jobs = f.engine->claim_due();
+    REQUIRE(jobs.size() == 1);
+    send_id = jobs[0].send_id;
+    f.engine->complete(send_id, Outcome::kTransient, "503");  // the webhook answered 503
+  };
+  auto send_state = [&](EngineFixture& f) {
+    SQLite::Statement q(f.store->db(), "SELECT state, attempt FROM sends WHERE id=?");
+    q.bind(1, static_cast<int64_t>(send_id));
+    REQUIRE(q.executeStep());
+    return q.getColumn(0).getString() + "/" + std::to_string(q.getColumn(1).getInt());
+  };
+  SUBCASE("a promise: the retry waits replies.promise, then goes as the same send") {
+    EngineFixture f(base_policy() + "replies: {promise: 30h}\n");
+    f.add({.id = "o1"});
+    fail_once(f, T0 + 2 * kHour);
+    reply(f, "I'll pay tomorrow, sorry", "m1");
+    f.run_until(T0 + 31 * kHour);
+    CHECK(f.delivered.empty());
+    // The retry, and the second step when it fell due at T0 + 26h.
+    CHECK(f.reasons("deferred") == std::vector<std::string>{"buyer_promised", "buyer_promised"});
+    CHECK(send_state(f) == "retry/1");
+    f.run_until(T0 + 33 * kHour);
+    REQUIRE(f.delivered.size() == 1);
+    CHECK(f.delivered[0].send_id == send_id);
+    CHECK(f.delivered[0].attempt == 2);
+    CHECK(f.delivered_at[0] == T0 + 32 * kHour);  // 2h + 30h
+  }
+  SUBCASE("a promise beyond the order's close: the send is cancelled, its step skipped, its reservation released") {
+    EngineFixture f(base_policy() + "replies: {promise: 30h}\n");
+    f.add({.id = "o1"});
+    fail_once(f, T0 + 9 * kDay);  // the order closes at T0 + 10d; reminders stop an hour before
+    reply(f, "I'll pay tomorrow, sorry", "m1");
+    f.run_until(T0 + 11 * kDay);
+    CHECK(f.delivered.empty());
+    CHECK(send_state(f) == "cancelled/1");
+    CHECK(f.step_state("o1", "second") == "skipped");
+    CHECK(f.reasons("skipped") == std::vector<std::string>{"superseded", "too_close_to_close"});
+    CHECK(count(f, "SELECT released FROM ledger WHERE send_id=" + std::to_string(send_id)) == 1);
+  }
+  SUBCASE("a question: the retry waits replies.pause (24h by default)") {
+    EngineFixture f;
+    f.add({.id = "o1"});
+    fail_once(f, T0 + 2 * kHour);
+    f.clock.set(T0 + 2 * kHour + 10 * kMinute);
+    reply(f, "When will it ship?", "m1");
+    f.run_until(T0 + 3 * kDay);
+    REQUIRE(f.delivered.size() == 2);  // the retry, then the second step
+    CHECK(f.delivered[0].send_id == send_id);
+    CHECK(f.delivered_at[0] == T0 + 26 * kHour + 10 * kMinute);
+    CHECK(f.reasons("deferred").front() == "buyer_replied");
+  }
+}
