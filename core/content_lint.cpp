@@ -244,6 +244,7 @@ struct Token {
 
 std::vector<Token> tokenize(std::string_view text) {
   std::vector<Token> out;
+  out.reserve(text.size() / 4 + 4);  // a word and its space: most words are longer than three letters
   Normaliser& norm = Normaliser::local();
   Token cur;
   std::string sep;
@@ -292,13 +293,15 @@ std::vector<Token> tokenize(std::string_view text) {
       cur.e = static_cast<uint32_t>(i);
       cur.cps++;
       if (cp >= 0xFF00 || (cp >= 0x1D400 && cp <= 0x1D7FF) || (cp >= 0x2460 && cp <= 0x24FF)) cur.evasive = true;
-      if (u_isalpha(static_cast<UChar32>(cp))) {
+      // (ASCII letters and digits without ICU: most of every text.)
+      const bool ascii = cp < 128;
+      if (ascii ? ((cp | 0x20) >= 'a' && (cp | 0x20) <= 'z') : u_isalpha(static_cast<UChar32>(cp))) {
         UErrorCode st = U_ZERO_ERROR;
-        int sc = uscript_getScript(static_cast<UChar32>(cp), &st);
+        int sc = ascii ? USCRIPT_LATIN : uscript_getScript(static_cast<UChar32>(cp), &st);
         if (cur.script < 0) cur.script = sc;
         else if (sc != cur.script) cur.evasive = true;
       }
-      if (!(cp >= '0' && cp <= '9') && !u_isdigit(static_cast<UChar32>(cp)))
+      if (!(cp >= '0' && cp <= '9') && (ascii || !u_isdigit(static_cast<UChar32>(cp))))
         cur.letters = true;
       else
         cur.digits = true;
@@ -308,8 +311,9 @@ std::vector<Token> tokenize(std::string_view text) {
     const std::string& pl = n.plain;
     if (sep.size() < 8) sep += pl;
     // A sentence ends at ! ? ; 。 or a newline, and at a full stop followed by a space.
-    if (pl == "\n" || pl == "!" || pl == "?" || pl == ";" || pl == "\xE3\x80\x82" /* 。 */) ++sentence;
-    if (pl == " " && sep.size() >= 2 && sep[sep.size() - 2] == '.') ++sentence;
+    const char c1 = pl.size() == 1 ? pl[0] : '\0';
+    if (c1 == '\n' || c1 == '!' || c1 == '?' || c1 == ';' || pl == "\xE3\x80\x82" /* 。 */) ++sentence;
+    if (c1 == ' ' && sep.size() >= 2 && sep[sep.size() - 2] == '.') ++sentence;
   }
   flush();
   // Letters spelled apart: three or more single letters separated by one space, dot,
@@ -320,7 +324,8 @@ std::vector<Token> tokenize(std::string_view text) {
     auto single = [&](size_t j) { return out[j].cps == 1 && out[j].letters && !out[j].cjk; };
     auto joiner = [&](size_t j) {
       const std::string& s = out[j].sep;
-      return s == " " || s == "." || s == "-" || s == "_" || s == "*" || s == "\xC2\xB7";
+      if (s.size() == 1) return s[0] == ' ' || s[0] == '.' || s[0] == '-' || s[0] == '_' || s[0] == '*';
+      return s == "\xC2\xB7";
     };
     size_t end = k;
     if (single(k)) {  // one separator throughout: "P.I.X e" joins "PIX", not "PIXe"
@@ -545,13 +550,14 @@ class PatternSet {
 bool host_allowed(std::string host, const std::vector<std::string>& allowed) {
   for (auto& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   while (!host.empty() && host.back() == '.') host.pop_back();
-  for (auto a : allowed) {
-    for (auto& c : a) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (host == a || (host.size() > a.size() && host.compare(host.size() - a.size(), a.size(), a) == 0 &&
-                      host[host.size() - a.size() - 1] == '.'))
-      return true;
-  }
-  return false;
+  // The host is `a` or ends in "." + `a`, whatever the case `a` is written in.
+  auto ends_with = [&](const std::string& a) {
+    if (host.size() < a.size() || (host.size() > a.size() && host[host.size() - a.size() - 1] != '.')) return false;
+    for (size_t i = 0, off = host.size() - a.size(); i < a.size(); ++i)
+      if (host[off + i] != std::tolower(static_cast<unsigned char>(a[i]))) return false;
+    return true;
+  };
+  return std::any_of(allowed.begin(), allowed.end(), ends_with);
 }
 
 const std::set<std::string>& tlds() {
@@ -613,6 +619,9 @@ struct ContentLint::Impl {
   PatternSet context;   // A: "in the app"
   PatternSet allow;     // safety.allow
   std::vector<std::string> card_context;  // keys of words that say "card"
+  // libphonenumber's singleton, looked up once: GetInstance() takes a lock and was a
+  // twentieth of a lint.
+  const i18n::phonenumbers::PhoneNumberUtil* phone_util = i18n::phonenumbers::PhoneNumberUtil::GetInstance();
 
   void scan_words(const std::vector<Token>& toks, std::string_view text, bool tone, std::vector<Finding>& out) const;
   void scan_plain(const PlainText& p, std::string_view text, const std::vector<Token>& toks, std::string_view lang,
@@ -722,7 +731,7 @@ void ContentLint::Impl::scan_phones(const PlainText& p, std::string_view text, s
   auto phone_char = [](char c) {
     return (c >= '0' && c <= '9') || c == ' ' || c == '-' || c == '.' || c == '(' || c == ')' || c == '+' || c == '/';
   };
-  const PhoneNumberUtil& util = *PhoneNumberUtil::GetInstance();
+  const PhoneNumberUtil& util = *phone_util;
   // One candidate: trimmed to digits at the end, at least 7 digits, not a date.
   auto candidate = [&](size_t b, size_t e) {
     while (b < e && !((s[b] >= '0' && s[b] <= '9') || s[b] == '+' || s[b] == '(')) ++b;
@@ -1008,9 +1017,10 @@ void ContentLint::Impl::scan_plain(const PlainText& p, std::string_view text, co
     if (alnum(k)) continue;  // digits run into letters: an id, not a number
     // Card numbers: grouped like cards (4-4-4-4, 4-4-4-4-3, 4-6-5, 4-6-4), or one run
     // of digits right after a word that says "card"; Luhn and a card prefix.
-    bool card_groups = groups == std::vector<int>{4, 4, 4, 4} || groups == std::vector<int>{4, 4, 4, 4, 3} ||
-                       groups == std::vector<int>{4, 6, 5} || groups == std::vector<int>{4, 6, 4} ||
-                       groups == std::vector<int>{4, 4, 4, 4, 2} || groups == std::vector<int>{4, 4, 4, 3};
+    static const std::vector<int> kCardGroups[] = {{4, 4, 4, 4}, {4, 4, 4, 4, 3}, {4, 6, 5},
+                                                   {4, 6, 4},    {4, 4, 4, 4, 2}, {4, 4, 4, 3}};
+    static const std::vector<int> kCpf{3, 3, 3, 2}, kCnpj{2, 3, 3, 4, 2};
+    bool card_groups = std::find(std::begin(kCardGroups), std::end(kCardGroups), groups) != std::end(kCardGroups);
     bool card_words = false;
     if (groups.size() == 1 && d.size() >= 13 && d.size() <= 19) {
       size_t ob = p.from[at.front()];
@@ -1025,8 +1035,7 @@ void ContentLint::Impl::scan_plain(const PlainText& p, std::string_view text, co
       add(Category::kAccountNumber, at.front(), at.back() + 1, "a card number", false);
     else if (groups.size() == 1 && clabe_ok(d))
       add(Category::kAccountNumber, at.front(), at.back() + 1, "a CLABE account number", false);
-    else if ((groups == std::vector<int>{3, 3, 3, 2} && seps == "..-" && cpf_ok(d)) ||
-             (groups == std::vector<int>{2, 3, 3, 4, 2} && seps == "../-" && cnpj_ok(d)))
+    else if ((groups == kCpf && seps == "..-" && cpf_ok(d)) || (groups == kCnpj && seps == "../-" && cnpj_ok(d)))
       add(Category::kAccountNumber, at.front(), at.back() + 1, "a CPF/CNPJ (a Pix key)", false);
   }
 
