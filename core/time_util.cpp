@@ -134,11 +134,19 @@ std::string format_instant(Millis t) {
   Millis d = doy - (153 * mp + 2) / 5 + 1;
   Millis m = mp < 10 ? mp + 3 : mp - 9;
   if (m <= 2) ++y;
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", static_cast<int>(y), static_cast<int>(m),
-                static_cast<int>(d), static_cast<int>(ms_of_day / 3600000), static_cast<int>(ms_of_day / 60000 % 60),
-                static_cast<int>(ms_of_day / 1000 % 60), static_cast<int>(ms_of_day % 1000));
-  return buf;
+  // "YYYY-MM-DDTHH:MM:SS.mmmZ", digit by digit (snprintf was a quarter of an audit line).
+  std::string out = "0000-00-00T00:00:00.000Z";
+  auto put = [&](size_t at, Millis v, int width) {
+    for (int k = width - 1; k >= 0; --k, v /= 10) out[at + static_cast<size_t>(k)] = static_cast<char>('0' + v % 10);
+  };
+  put(0, y, 4);
+  put(5, m, 2);
+  put(8, d, 2);
+  put(11, ms_of_day / 3600000, 2);
+  put(14, ms_of_day / 60000 % 60, 2);
+  put(17, ms_of_day / 1000 % 60, 2);
+  put(20, ms_of_day % 1000, 3);
+  return out;
 }
 
 std::optional<int> parse_clock_time(std::string_view text) {
