@@ -1,5 +1,8 @@
 #include <doctest/doctest.h>
 
+#include <sstream>
+
+#include <date/date.h>
 #include <nlohmann/json.hpp>
 
 #include "core/feed.h"
@@ -107,6 +110,38 @@ TEST_CASE("a record placed in year 9999 or 1970 is rejected at ingest, naming th
   CHECK(r.rejected == 2);
   CHECK(r.orders == 1);
   CHECK(f.reasons("order_rejected") == std::vector<std::string>{"invalid_record", "invalid_record"});
+}
+
+// parse_instant reads the common shape by hand: it must agree with date::parse, which
+// reads every other shape, on every instant and on every date that does not exist.
+TEST_CASE("instants in the common shape read as date::parse reads them, across years, leap days and bad dates") {
+  auto by_date = [](std::string s) -> std::optional<Millis> {
+    s[10] = 'T';
+    date::sys_time<std::chrono::milliseconds> tp;
+    std::istringstream in(s.substr(0, s.size() - 1));
+    in >> date::parse("%FT%T", tp);
+    if (in.fail() || in.peek() != std::char_traits<char>::eof()) return std::nullopt;
+    return tp.time_since_epoch().count();
+  };
+  for (Millis t = 0; t < 253402300800000LL; t += 86400000LL * 31 + 3600007) {
+    const std::string ms = format_instant(t);  // 2026-11-20T10:00:00.123Z
+    const std::string whole = ms.substr(0, 19) + "Z";
+    std::string spaced = ms;
+    spaced[10] = ' ';
+    REQUIRE(parse_instant(ms) == t);
+    REQUIRE(parse_instant(whole) == by_date(whole));
+    REQUIRE(parse_instant(spaced) == t);
+  }
+  for (const char* s : {"2024-02-29T12:00:00Z", "2000-02-29T00:00:00.001Z", "2026-12-31T23:59:59.999Z",
+                        "1970-01-01T00:00:00Z", "2026-02-29T12:00:00Z", "2100-02-29T00:00:00Z", "2026-02-30T00:00:00Z",
+                        "2026-04-31T00:00:00Z", "2026-13-01T00:00:00Z", "2026-00-10T00:00:00Z", "2026-11-00T00:00:00Z",
+                        "2026-11-20T24:00:00Z", "2026-11-20T23:60:00Z", "2026-11-20T23:59:60Z", "1969-12-31T23:59:59Z",
+                        "2026-11-20T10:00:00.2x5Z", "2026-11-20T10:00:00,250Z"}) {
+    INFO(s);
+    CHECK(parse_instant(s) == by_date(s));
+  }
+  CHECK_FALSE(parse_instant("2026-02-29T12:00:00Z").has_value());
+  CHECK(parse_instant("2024-02-29T12:00:00Z") == 1709208000000);
 }
 
 TEST_CASE("instants: Z or an offset with digits; a sign with nothing after it is rejected (found by bench/fuzz)") {
