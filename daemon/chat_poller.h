@@ -48,7 +48,7 @@ class ChatPoller {
   };
   void arm(Millis delay);
   void tick();
-  void refill(Millis now);
+  bool refill(Millis now);
   void poll(const Watched& w);
   void on_page(const Watched& w, const std::string& cursor, const IopResult& r);
 
@@ -65,8 +65,11 @@ class ChatPoller {
   std::map<std::string, IopConf> by_shop_;
   const IopConf* conf_for(const std::string& shop) const;
   Millis every_ = 0, watch_ = 0, spacing_ = kSecond;
-  std::deque<Watched> queue_;  // buyers to read this round
-  Millis round_started_ = 0;
+  std::deque<Watched> queue_;  // buyers to read now
+  static constexpr int kChatChunk = 500;
+  std::pair<std::string, std::string> walk_;  // (shop, login id) the walk of buyer_ids is past
+  bool found_ = false;                        // a buyer to read found in this round
+
   std::string last_error_;
 };
 

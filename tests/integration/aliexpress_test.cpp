@@ -507,6 +507,14 @@ templates:
                   }, 20s),
                   test::read_file(shop.log) << test::read_file(shop.audit));
 
+  // 1,200 buyers reminded long ago, with nothing open: their chat ids come first in
+  // the walk over buyer_ids (500 at a time), and none of them is read.
+  {
+    SQLite::Database db(shop.dir / "nudge.db", SQLite::OPEN_READWRITE, 10000);
+    db.exec("WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 1199) "
+            "INSERT INTO buyer_ids(shop, login_id, platform_id, at) "
+            "SELECT 's1', printf('a%04d', i), CAST(2206870000000 + i AS TEXT), 0 FROM n");
+  }
   // They answer in the chat, after the seller's reminder (from_account_type 2 here:
   // the seller's side, which must not count).
   long long now = nudge::SystemClock().now();
@@ -549,6 +557,7 @@ templates:
   for (const auto& c : reads) {
     CHECK(c["outcome"] == "ok");
     CHECK(c["page_size"] == 20);
+    CHECK(c["buyer_id"].get<long long>() >= 2206872000000);  // none of the 1,200 without open steps
   }
   shop.check_no_secrets();
 
