@@ -18,6 +18,30 @@ namespace nudge {
 using engine_detail::can_reach;
 using engine_detail::find_step;
 
+namespace {
+
+// Whether two policies plan the same steps at the same times: the campaigns (their
+// order, names, matches, and steps' names and delays) and the payment times the plan
+// reads. Templates, channels, caps, quiet hours and the rest act at claim time.
+bool same_plan(const Policy& a, const Policy& b) {
+  if (a.payment.deadline != b.payment.deadline || a.payment.stop_before_close != b.payment.stop_before_close ||
+      a.campaigns.size() != b.campaigns.size())
+    return false;
+  for (size_t i = 0; i < a.campaigns.size(); ++i) {
+    const Campaign& x = a.campaigns[i];
+    const Campaign& y = b.campaigns[i];
+    if (x.name != y.name || x.match.shops != y.match.shops || x.match.countries != y.match.countries ||
+        x.match.not_countries != y.match.not_countries || x.match.min_amount != y.match.min_amount ||
+        x.match.max_amount != y.match.max_amount || x.steps.size() != y.steps.size())
+      return false;
+    for (size_t k = 0; k < x.steps.size(); ++k)
+      if (x.steps[k].name != y.steps[k].name || x.steps[k].after != y.steps[k].after) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 int Engine::reload(std::shared_ptr<const Policy> policy) {
   Millis now = clock_.now();
   // The new policy is installed only once its transaction commits: a store fault
@@ -27,14 +51,22 @@ int Engine::reload(std::shared_ptr<const Policy> policy) {
   append_audit(store_, now, {.event = "policy_loaded",
                              .detail = next.path + " sha256:" + next.text_sha256.substr(0, 16)});
   int changed = 0;
+  if (same_plan(*policy_, next)) {
+    // Nothing to re-plan: no pass over every pending step (at a million of them, it
+    // held the loop for ten seconds and wrote a line for each).
+    tx.commit();
+    policy_ = std::move(policy);
+    return 0;
+  }
   struct Pending {
     OrderRecord o;
     Millis closes_at;
+    std::string campaign;  // as planned before
   };
   std::vector<Pending> awaiting;
   {
     auto& q = store_.stmt(
-        "SELECT shop, order_id, buyer_id, buyer_country, amount, placed_at, closes_at FROM orders "
+        "SELECT shop, order_id, buyer_id, buyer_country, amount, placed_at, closes_at, COALESCE(campaign, '') FROM orders "
         "WHERE status='awaiting_payment' AND EXISTS (SELECT 1 FROM schedule s WHERE s.shop=orders.shop AND "
         "s.order_id=orders.order_id AND s.state='scheduled') OR (status='awaiting_payment' AND campaign IS NULL)");
     while (q.executeStep()) {
@@ -45,41 +77,55 @@ int Engine::reload(std::shared_ptr<const Policy> policy) {
       o.buyer_country = q.getColumn(3).getString();
       o.amount = q.getColumn(4).getString();
       o.placed_at = q.getColumn(5).getInt64();
-      awaiting.push_back({o, q.getColumn(6).getInt64()});
+      awaiting.push_back({o, q.getColumn(6).getInt64(), q.getColumn(7).getString()});
     }
     q.reset();
   }
-  for (const auto& [o, closes_at] : awaiting) {
+  struct Row {
+    std::int64_t id;
+    std::optional<StepState> state;
+    std::string campaign;
+    int step_index;
+    Millis due_at;
+  };
+  for (const auto& [o, closes_at, planned] : awaiting) {
     const Campaign* c = match_campaign(next, o);
-    std::map<std::string, std::pair<std::int64_t, std::optional<StepState>>> existing;  // step -> (id, state)
-    auto& q = store_.stmt("SELECT step, id, state FROM schedule WHERE shop=? AND order_id=?");
+    std::map<std::string, Row> existing;  // by step
+    auto& q = store_.stmt("SELECT step, id, state, campaign, step_index, due_at FROM schedule WHERE shop=? AND order_id=?");
     q.bind(1, o.shop);
     q.bind(2, o.order_id);
     while (q.executeStep())
-      existing[q.getColumn(0).getString()] = {q.getColumn(1).getInt64(), parse_step_state(q.getColumn(2).getString())};
+      existing[q.getColumn(0).getString()] = {q.getColumn(1).getInt64(), parse_step_state(q.getColumn(2).getString()),
+                                              q.getColumn(3).getString(), q.getColumn(4).getInt(),
+                                              q.getColumn(5).getInt64()};
     q.reset();
     std::set<std::string> wanted;
     Millis stop = closes_at - next.payment.stop_before_close;
     if (c) {
-      auto& upd = store_.stmt("UPDATE orders SET campaign=? WHERE shop=? AND order_id=?");
-      upd.bind(1, c->name);
-      upd.bind(2, o.shop);
-      upd.bind(3, o.order_id);
-      upd.exec();
+      if (planned != c->name) {
+        auto& upd = store_.stmt("UPDATE orders SET campaign=? WHERE shop=? AND order_id=?");
+        upd.bind(1, c->name);
+        upd.bind(2, o.shop);
+        upd.bind(3, o.order_id);
+        upd.exec();
+      }
       for (size_t k = 0; k < c->steps.size(); ++k) {
         const Step& s = c->steps[k];
         Millis due = o.placed_at + next.payment.deadline + s.after;
         if (due > stop) continue;
         wanted.insert(s.name);
         auto it = existing.find(s.name);
-        if (it != existing.end() && it->second.second != StepState::kScheduled) continue;  // done already: stays done
-        if (it != existing.end()) {
+        if (it != existing.end() && it->second.state != StepState::kScheduled) continue;  // done already: stays done
+        const Row* row = it != existing.end() ? &it->second : nullptr;
+        // A step already planned so is left alone, unwritten and unaudited.
+        if (row && row->campaign == c->name && row->step_index == static_cast<int>(k) && row->due_at == due) continue;
+        if (row) {
           auto& u = store_.stmt("UPDATE schedule SET campaign=?, step_index=?, due_at=?, updated_at=? WHERE id=?");
           u.bind(1, c->name);
           u.bind(2, static_cast<int>(k));
           u.bind(3, static_cast<int64_t>(due));
           u.bind(4, static_cast<int64_t>(now));
-          u.bind(5, static_cast<int64_t>(it->second.first));
+          u.bind(5, static_cast<int64_t>(row->id));
           u.exec();
         } else {
           insert_step(o.shop, o.order_id, o.buyer_id, c->name, s.name, static_cast<int>(k), due, now);
@@ -91,8 +137,8 @@ int Engine::reload(std::shared_ptr<const Policy> policy) {
       }
     }
     for (const auto& [step, row] : existing) {
-      if (row.second == StepState::kScheduled && !wanted.count(step) && step != kManualStep) {
-        set_step_state(row.first, StepState::kCancelled, "policy_changed");
+      if (row.state == StepState::kScheduled && !wanted.count(step) && step != kManualStep) {
+        set_step_state(row.id, StepState::kCancelled, "policy_changed");
         append_audit(store_, now, {.event = "cancelled", .shop = o.shop, .buyer = o.buyer_id, .orders = {o.order_id},
                                    .step = step, .reason = "policy_changed"});
         ++changed;

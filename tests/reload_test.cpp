@@ -78,3 +78,46 @@ TEST_CASE("skip_if_paid_within leaves a buyer alone who just paid another order"
   REQUIRE(f.delivered.size() == 1);
   CHECK(f.delivered[0].step == "second");
 }
+
+// At a million pending steps, a reload that only fixed a template's wording passed
+// over every step, held the loop for ten seconds and wrote a `scheduled` line for each.
+TEST_CASE("a reload re-plans only what its campaigns and payment times change, and audits only that") {
+  const char* kTwoCampaigns = R"(campaigns:
+  - name: brazil
+    match: {countries: [BR]}
+    steps:
+      - {name: first, after: 0s, channel: outbox, template: gentle}
+      - {name: second, after: 24h, channel: outbox, template: gentle}
+  - name: default
+    match: {}
+    steps:
+      - {name: first, after: 0s, channel: outbox, template: gentle}
+      - {name: second, after: 24h, channel: outbox, template: gentle}
+)";
+  test::EngineFixture f(test::base_policy("limits: {per_order: 3}", kTwoCampaigns));
+  f.add({.id = "o1", .buyer = "b1", .country = "ES"});
+  f.add({.id = "o2", .buyer = "b2", .country = "BR"});
+  auto scheduled = [&] { return f.reasons("scheduled").size(); };
+  const size_t planned = scheduled();
+  REQUIRE(planned == 4);
+
+  SUBCASE("caps, quiet hours and wording: nothing re-planned, nothing written but policy_loaded") {
+    std::string yaml = test::base_policy("limits: {per_order: 2, quiet_hours: {from: \"22:00\", to: \"08:00\"}}",
+                                         kTwoCampaigns);
+    yaml.replace(yaml.find("Hi {{buyer_name}}"), 2, "Hello");
+    CHECK(f.engine->reload(test::policy_from(yaml)) == 0);
+    CHECK(scheduled() == planned);
+    CHECK(f.reasons("policy_loaded").size() == 1);  // this reload's
+    CHECK(f.engine->policy().limits.per_order == 2);  // installed all the same
+  }
+  SUBCASE("one campaign's step moved: its steps alone are re-planned") {
+    std::string yaml = test::base_policy("limits: {per_order: 3}", kTwoCampaigns);
+    yaml.replace(yaml.find("after: 24h"), 10, "after: 12h");  // brazil's second step
+    CHECK(f.engine->reload(test::policy_from(yaml)) == 1);
+    CHECK(f.reasons("scheduled") == std::vector<std::string>{"", "", "", "", "replanned"});
+    f.run_until(T0 + 15 * kHour);
+    REQUIRE(f.delivered.size() == 3);  // both first steps, and o2's second at 14h
+    CHECK(f.delivered[2].order_ids == std::vector<std::string>{"o2"});
+    CHECK(f.delivered_at[2] == T0 + 14 * kHour);
+  }
+}
