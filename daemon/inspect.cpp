@@ -2,12 +2,14 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <fstream>
 #include <iomanip>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include <date/tz.h>
 #include <nlohmann/json.hpp>
@@ -345,8 +347,29 @@ int tail_audit(const std::string& path, int n, bool follow, bool json, std::ostr
     out << (json ? line : describe_audit_line(line)) << "\n";
     out.flush();
   };
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in && !follow) return 66;
+  // Start at the n-th complete line from the end, found by reading blocks backwards:
+  // an audit file that logrotate has not cut holds millions of lines.
+  if (in) {
+    in.seekg(0, std::ios::end);
+    std::streamoff pos = in.tellg(), start = 0;
+    int newlines = 0;
+    std::vector<char> block(1 << 16);
+    while (pos > 0 && start == 0) {
+      const std::streamoff len = std::min<std::streamoff>(pos, static_cast<std::streamoff>(block.size()));
+      pos -= len;
+      in.seekg(pos);
+      if (!in.read(block.data(), len)) break;
+      for (std::streamoff i = len; i-- > 0;)
+        if (block[static_cast<size_t>(i)] == '\n' && ++newlines > n) {
+          start = pos + i + 1;
+          break;
+        }
+    }
+    in.clear();
+    in.seekg(start);
+  }
   std::deque<std::string> last;
   std::string line;
   while (std::getline(in, line)) {

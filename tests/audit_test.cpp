@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <cstdio>
+#include <fstream>
 #include <sstream>
 
 #include <date/date.h>
@@ -8,6 +10,7 @@
 #include "core/audit.h"
 #include "core/hash.h"
 #include "core/time_util.h"
+#include "daemon/inspect.h"
 #include "engine_fixture.h"
 #include "helpers.h"
 
@@ -230,4 +233,34 @@ TEST_CASE("the chain stays whole when another process appends between two transa
   auto check = verify_audit(in);
   CHECK(check.ok);
   CHECK(check.lines == 4);
+}
+
+// nudgectl audit tail reads the file from its end, a block at a time: the last n
+// complete lines, whatever block boundary they fall on; a partial last line (being
+// written) is not one of them.
+TEST_CASE("audit tail prints the last n complete lines, read from the end of the file") {
+  test::TempDir dir;
+  const std::string path = dir / "audit.jsonl";
+  std::vector<std::string> lines;
+  {
+    std::ofstream f(path, std::ios::binary);
+    char buf[32];
+    for (int i = 1; i <= 10000; ++i) {  // 16 bytes a line: 4,096 lines to a 64 KiB block
+      std::snprintf(buf, sizeof buf, "{\"seq\":%07d}", i);
+      lines.push_back(buf);
+      f << buf << "\n";
+    }
+    f << "{\"seq\":0010001";  // being written
+  }
+  for (int n : {0, 1, 2, 4095, 4096, 4097, 8192, 9999, 10000, 20000}) {
+    INFO("n = " << n);
+    std::ostringstream out;
+    REQUIRE(tail_audit(path, n, false, true, out) == 0);
+    std::string want;
+    for (size_t i = lines.size() - std::min<size_t>(lines.size(), static_cast<size_t>(n)); i < lines.size(); ++i)
+      want += lines[i] + "\n";
+    CHECK(out.str() == want);
+  }
+  std::ostringstream none;
+  CHECK(tail_audit(dir / "missing.jsonl", 5, false, true, none) == 66);
 }
