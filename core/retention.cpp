@@ -11,21 +11,6 @@ constexpr const char* kAnchorSeq = "audit_anchor_seq";
 constexpr const char* kAnchorHash = "audit_anchor_hash";
 constexpr const char* kMirrorSeq = "audit_mirror_seq";  // how far the audit file got (daemon/audit_mirror.cpp)
 
-std::string meta(Store& store, const char* key, const std::string& fallback = "") {
-  auto& q = store.stmt("SELECT value FROM meta WHERE key=?");
-  q.bind(1, key);
-  std::string v = q.executeStep() ? q.getColumn(0).getString() : fallback;
-  q.reset();
-  return v;
-}
-
-void set_meta(Store& store, const char* key, const std::string& value) {
-  auto& s = store.stmt("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value");
-  s.bind(1, key);
-  s.bind(2, value);
-  s.exec();
-}
-
 std::int64_t prune_inbox(Store& store, int batch) {
   auto& c = store.stmt("SELECT cursor FROM source_state WHERE source='inbox'");
   std::int64_t taken = 0;
@@ -111,7 +96,7 @@ void prune_orders(Store& store, const Policy& policy, Millis now, int batch, Pru
 std::int64_t prune_audit(Store& store, const Policy& policy, Millis now, int batch) {
   std::int64_t mirrored = 0;
   try {
-    mirrored = std::stoll(meta(store, kMirrorSeq, "0"));
+    mirrored = std::stoll(store.meta(kMirrorSeq, "0"));
   } catch (const std::exception&) {
   }
   // The newest line always stays: the next line chains to its hash.
@@ -136,8 +121,8 @@ std::int64_t prune_audit(Store& store, const Policy& policy, Millis now, int bat
   auto& d = store.stmt("DELETE FROM audit WHERE seq <= ?");
   d.bind(1, static_cast<int64_t>(last));
   std::int64_t n = d.exec();
-  set_meta(store, kAnchorSeq, std::to_string(last));
-  set_meta(store, kAnchorHash, hash);
+  store.set_meta(kAnchorSeq, std::to_string(last));
+  store.set_meta(kAnchorHash, hash);
   tx.commit();
   return n;
 }
@@ -184,11 +169,11 @@ PruneResult prune_step(Store& store, const Policy& policy, Millis now, int batch
 AuditAnchor audit_anchor(Store& store) {
   AuditAnchor a;
   try {
-    a.seq = std::stoll(meta(store, kAnchorSeq, "0"));
+    a.seq = std::stoll(store.meta(kAnchorSeq, "0"));
   } catch (const std::exception&) {
     a.seq = 0;
   }
-  if (a.seq > 0) a.hash = meta(store, kAnchorHash, kGenesisHash);
+  if (a.seq > 0) a.hash = store.meta(kAnchorHash, kGenesisHash);
   return a;
 }
 

@@ -289,6 +289,21 @@ std::unique_ptr<Store> Store::open(const std::string& path, std::string& error, 
 
 int Store::schema_version() { return db_.execAndGet("PRAGMA user_version").getInt(); }
 
+std::string Store::meta(const char* key, const std::string& fallback) {
+  auto& q = stmt("SELECT value FROM meta WHERE key=?");
+  q.bind(1, key);
+  std::string v = q.executeStep() ? q.getColumn(0).getString() : fallback;
+  q.reset();
+  return v;
+}
+
+void Store::set_meta(const char* key, const std::string& value) {
+  auto& s = stmt("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value");
+  s.bind(1, key);
+  s.bind(2, value);
+  s.exec();
+}
+
 SQLite::Statement& Store::stmt(const char* sql) {
   auto it = by_address_.find(sql);
   if (it == by_address_.end()) {

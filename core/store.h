@@ -45,6 +45,10 @@ class Store {
   SQLite::Statement& stmt(const char* sql);
   SQLite::Statement& stmt(const std::string& sql);
 
+  // Small facts of the daemon's (table meta): `fallback` when the key has none.
+  std::string meta(const char* key, const std::string& fallback = "");
+  void set_meta(const char* key, const std::string& value);
+
   // The audit chain's last (seq, hash) as seen inside the current write transaction,
   // so that a transaction reads it once: no other writer can append while it holds the
   // write lock. Valid only for the transaction that set it (`tx_serial`).

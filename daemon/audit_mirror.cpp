@@ -25,21 +25,14 @@ constexpr const char* kMetaKey = "audit_mirror_seq";
 
 std::int64_t meta_seq(Store& store) {
   try {
-    auto& q = store.stmt("SELECT value FROM meta WHERE key=?");
-    q.bind(1, kMetaKey);
-    std::int64_t v = q.executeStep() ? std::stoll(q.getColumn(0).getString()) : 0;
-    q.reset();
-    return v;
+    return std::stoll(store.meta(kMetaKey, "0"));
   } catch (const std::exception&) {
     return 0;
   }
 }
 
 void save_meta_seq(Store& store, std::int64_t seq) {
-  auto& s = store.stmt("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value");
-  s.bind(1, kMetaKey);
-  s.bind(2, std::to_string(seq));
-  s.exec();
+  store.set_meta(kMetaKey, std::to_string(seq));
 }
 
 }  // namespace
