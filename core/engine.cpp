@@ -84,12 +84,13 @@ bool Engine::insert_step(const std::string& shop, const std::string& order_id, c
 
 // Start, stop, reload
 
-void Engine::start(const std::string& version) {
+int Engine::start(const std::string& version) {
   Millis now = clock_.now();
   WriteTx tx(store_);
   append_audit(store_, now, {.event = "started", .detail = "nudge " + version});
   append_audit(store_, now, {.event = "policy_loaded",
                              .detail = policy_->path + " sha256:" + policy_->text_sha256.substr(0, 16)});
+  const int replanned = sync_plan(*policy_, now, nullptr);
   std::vector<std::pair<std::int64_t, std::string>> open;
   auto& q = store_.stmt("SELECT id, channel FROM sends WHERE state='sending' ORDER BY id");
   while (q.executeStep()) open.emplace_back(q.getColumn(0).getInt64(), q.getColumn(1).getString());
@@ -122,6 +123,7 @@ void Engine::start(const std::string& version) {
                                .detail = "the daemon stopped while this send was in flight; it is not resent", .steps = job.steps});
   }
   tx.commit();
+  return replanned;
 }
 
 void Engine::stop() { audit({.event = "stopped"}); }

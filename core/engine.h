@@ -70,16 +70,20 @@ class Engine {
   const Policy& policy() const { return *policy_; }
   std::shared_ptr<const Policy> policy_ptr() const { return policy_; }
 
-  // Swaps in a new, already valid policy; re-plans the pending steps of orders still
-  // awaiting payment (steps already sent stay sent, matched by name). Audits
-  // policy_loaded. Returns how many steps were re-planned.
+  // Swaps in a new, already valid policy; when its campaigns or payment times plan
+  // differently from the store's last plan, re-plans the pending steps of orders still
+  // awaiting payment (steps already sent stay sent, matched by name; a step the new
+  // plan leaves as it was is not touched). Audits policy_loaded. Returns how many
+  // steps were re-planned.
   int reload(std::shared_ptr<const Policy> policy);
   void audit_policy_rejected(const std::string& errors);
 
   // Writes `started` and `policy_loaded`. Sends left in `sending` by a crash become
   // `in_doubt` (counted, never resent), or, on at_least_once channels, go back to
-  // `retry` due now, to be sent again with the same idempotency key.
-  void start(const std::string& version);
+  // `retry` due now, to be sent again with the same idempotency key. A policy whose
+  // plan changed while nudged was stopped re-plans the pending steps as a reload
+  // would. Returns how many steps were re-planned.
+  int start(const std::string& version);
   void stop();
 
   // One transaction: the page, its audit rows and the new cursor of `source`.
@@ -139,6 +143,12 @@ class Engine {
   int clear_flag(std::int64_t id, const std::string& actor);
 
  private:
+  // Re-plans for `next` when its plan (campaigns, payment times) differs from the one
+  // the store last recorded (meta `plan`; `known` stands in when there is none, or
+  // null: then nothing is re-planned), and records `next`'s. In the caller's write
+  // transaction. engine_reload.cpp.
+  int sync_plan(const Policy& next, Millis now, const Policy* known);
+  int replan(const Policy& next, Millis now);
   struct SendRow {  // one order of a send, with what a retry or a fallback needs
     std::int64_t id;
     std::string order_id, campaign, step, status, country, tz, email;

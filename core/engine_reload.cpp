@@ -6,6 +6,8 @@
 #include <map>
 #include <set>
 
+#include <nlohmann/json.hpp>
+
 #include "core/engine_internal.h"
 #include "core/hash.h"
 #include "core/manual.h"
@@ -20,24 +22,25 @@ using engine_detail::find_step;
 
 namespace {
 
-// Whether two policies plan the same steps at the same times: the campaigns (their
-// order, names, matches, and steps' names and delays) and the payment times the plan
-// reads. Templates, channels, caps, quiet hours and the rest act at claim time.
-bool same_plan(const Policy& a, const Policy& b) {
-  if (a.payment.deadline != b.payment.deadline || a.payment.stop_before_close != b.payment.stop_before_close ||
-      a.campaigns.size() != b.campaigns.size())
-    return false;
-  for (size_t i = 0; i < a.campaigns.size(); ++i) {
-    const Campaign& x = a.campaigns[i];
-    const Campaign& y = b.campaigns[i];
-    if (x.name != y.name || x.match.shops != y.match.shops || x.match.countries != y.match.countries ||
-        x.match.not_countries != y.match.not_countries || x.match.min_amount != y.match.min_amount ||
-        x.match.max_amount != y.match.max_amount || x.steps.size() != y.steps.size())
-      return false;
-    for (size_t k = 0; k < x.steps.size(); ++k)
-      if (x.steps[k].name != y.steps[k].name || x.steps[k].after != y.steps[k].after) return false;
+constexpr const char* kPlanKey = "plan";
+
+// What of a policy plans the steps, as one text: the campaigns (their order, names,
+// matches, and steps' names and delays) and the payment times. Templates, channels,
+// caps, quiet hours and the rest act at claim time.
+std::string plan_fingerprint(const Policy& p) {
+  auto opt = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+  nlohmann::json campaigns = nlohmann::json::array();
+  for (const auto& c : p.campaigns) {
+    nlohmann::json steps = nlohmann::json::array();
+    for (const auto& st : c.steps) steps.push_back({st.name, st.after});
+    campaigns.push_back({{"name", c.name}, {"shops", c.match.shops}, {"countries", c.match.countries},
+                         {"not_countries", c.match.not_countries}, {"min_amount", opt(c.match.min_amount)},
+                         {"max_amount", opt(c.match.max_amount)}, {"steps", steps}});
   }
-  return true;
+  return nlohmann::json{{"deadline", p.payment.deadline},
+                        {"stop_before_close", p.payment.stop_before_close},
+                        {"campaigns", campaigns}}
+      .dump();
 }
 
 }  // namespace
@@ -50,14 +53,25 @@ int Engine::reload(std::shared_ptr<const Policy> policy) {
   WriteTx tx(store_);
   append_audit(store_, now, {.event = "policy_loaded",
                              .detail = next.path + " sha256:" + next.text_sha256.substr(0, 16)});
+  const int changed = sync_plan(next, now, policy_.get());
+  tx.commit();
+  policy_ = std::move(policy);
+  return changed;
+}
+
+int Engine::sync_plan(const Policy& next, Millis now, const Policy* known) {
+  const std::string plan = plan_fingerprint(next);
+  std::string before = store_.meta(kPlanKey);
+  if (before.empty() && known) before = plan_fingerprint(*known);
+  // The same plan: no pass over every pending step (at a million of them, it held the
+  // loop for ten seconds and wrote a line for each).
+  const int changed = !before.empty() && before != plan ? replan(next, now) : 0;
+  if (before != plan) store_.set_meta(kPlanKey, plan);
+  return changed;
+}
+
+int Engine::replan(const Policy& next, Millis now) {
   int changed = 0;
-  if (same_plan(*policy_, next)) {
-    // Nothing to re-plan: no pass over every pending step (at a million of them, it
-    // held the loop for ten seconds and wrote a line for each).
-    tx.commit();
-    policy_ = std::move(policy);
-    return 0;
-  }
   struct Pending {
     OrderRecord o;
     Millis closes_at;
@@ -145,8 +159,6 @@ int Engine::reload(std::shared_ptr<const Policy> policy) {
       }
     }
   }
-  tx.commit();
-  policy_ = std::move(policy);
   return changed;
 }
 

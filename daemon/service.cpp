@@ -142,7 +142,9 @@ bool Service::setup(std::shared_ptr<const Policy> policy, std::string& error) {
   sync_gates();
   engine_ = std::make_unique<Engine>(*store_, policy_, clock_);
   try {
-    engine_->start(kVersion);
+    if (int replanned = engine_->start(kVersion))
+      log_info("the policy's campaigns or payment times changed since the last run: " + std::to_string(replanned) +
+               " pending steps re-planned");
     for (auto& f : feeds_) load_feed_state(*f, *policy_);
   } catch (const std::exception& e) {
     error = std::string("cannot start on the store ") + policy_->store + ": " + e.what();

@@ -121,3 +121,40 @@ TEST_CASE("a reload re-plans only what its campaigns and payment times change, a
     CHECK(f.delivered_at[2] == T0 + 14 * kHour);
   }
 }
+
+// A policy edited while nudged was stopped used to reach only the orders that came
+// after the restart: pending steps kept the old plan until the next SIGHUP.
+TEST_CASE("a start with a policy whose plan changed since the last run re-plans, as a reload would") {
+  test::EngineFixture f(test::base_policy("limits: {per_order: 3}"));
+  CHECK(f.engine->start("test") == 0);  // records the plan
+  f.add({.id = "o1"});
+  f.run_until(T0 + 3 * kHour);
+  REQUIRE(f.delivered.size() == 1);
+  f.engine->stop();
+
+  SUBCASE("steps moved and added: re-planned at start") {
+    f.engine = std::make_unique<Engine>(*f.store, test::policy_from(test::base_policy("limits: {per_order: 3}", kThreeSteps)),
+                                        f.clock);
+    CHECK(f.engine->start("test") == 2);
+    CHECK(f.reasons("scheduled").back() == "replanned");
+    f.run_until(T0 + 10 * kDay);
+    REQUIRE(f.delivered.size() == 3);
+    CHECK(f.delivered_at[1] == T0 + 14 * kHour);
+    CHECK(f.delivered_at[2] == T0 + 50 * kHour);
+  }
+  SUBCASE("only caps changed: nothing re-planned") {
+    const size_t scheduled = f.reasons("scheduled").size();
+    f.engine = std::make_unique<Engine>(*f.store, test::policy_from(test::base_policy("limits: {per_order: 1}")), f.clock);
+    CHECK(f.engine->start("test") == 0);
+    CHECK(f.reasons("scheduled").size() == scheduled);
+  }
+}
+
+TEST_CASE("a store that has no plan recorded (made before nudge recorded it) is not re-planned at start") {
+  test::EngineFixture f(test::base_policy("limits: {per_order: 3}"));
+  f.add({.id = "o1"});
+  f.engine = std::make_unique<Engine>(*f.store, test::policy_from(test::base_policy("limits: {per_order: 3}", kThreeSteps)),
+                                      f.clock);
+  CHECK(f.engine->start("test") == 0);
+  CHECK(f.store->meta("plan").find("\"third\"") != std::string::npos);  // recorded now: the next change re-plans
+}
