@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -84,6 +85,10 @@ class Engine {
   // plan changed while nudged was stopped re-plans the pending steps as a reload
   // would. Returns how many steps were re-planned.
   int start(const std::string& version);
+
+  // Called now and then during a long pass that holds the loop (a re-plan of many
+  // steps): the daemon tells systemd it is alive and busy, not stuck.
+  void on_progress(std::function<void()> f) { progress_ = std::move(f); }
   void stop();
 
   // One transaction: the page, its audit rows and the new cursor of `source`.
@@ -143,6 +148,7 @@ class Engine {
   int clear_flag(std::int64_t id, const std::string& actor);
 
  private:
+  std::function<void()> progress_;
   // Re-plans for `next` when its plan (campaigns, payment times) differs from the one
   // the store last recorded (meta `plan`; `known` stands in when there is none, or
   // null: then nothing is re-planned), and records `next`'s. In the caller's write

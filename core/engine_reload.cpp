@@ -102,7 +102,9 @@ int Engine::replan(const Policy& next, Millis now) {
     int step_index;
     Millis due_at;
   };
+  size_t done = 0;
   for (const auto& [o, closes_at, planned] : awaiting) {
+    if (progress_ && ++done % 2000 == 0) progress_();
     const Campaign* c = match_campaign(next, o);
     std::map<std::string, Row> existing;  // by step
     auto& q = store_.stmt("SELECT step, id, state, campaign, step_index, due_at FROM schedule WHERE shop=? AND order_id=?");

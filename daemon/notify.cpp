@@ -34,6 +34,15 @@ void Notifier::status(const std::string& text) {
   sd_notify(0, line.c_str());
 }
 
+void Notifier::busy() {
+  auto now = std::chrono::steady_clock::now();
+  if (stopping_ || now - last_busy_ < std::chrono::milliseconds(100)) return;
+  last_busy_ = now;
+  // WATCHDOG=1 is ignored when systemd asked for no watchdog; EXTEND_TIMEOUT_USEC
+  // gives the current start, reload or stop another 60 s from now.
+  sd_notify(0, "WATCHDOG=1\nEXTEND_TIMEOUT_USEC=60000000");
+}
+
 std::chrono::microseconds Notifier::start_watchdog() {
   uint64_t usec = 0;
   // > 0 only when $WATCHDOG_USEC is set and $WATCHDOG_PID (if set) is this process.

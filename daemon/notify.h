@@ -22,6 +22,10 @@ class Notifier {
   void reloading();        // RELOADING=1 + MONOTONIC_USEC=now (CLOCK_MONOTONIC, µs)
   void stopping();         // STOPPING=1; also stops the watchdog pings
   void status(const std::string& text);  // STATUS=text (one line)
+  // From inside a long pass that holds the loop (a re-plan): WATCHDOG=1 and
+  // EXTEND_TIMEOUT_USEC (a start or reload that takes long is not timed out), at most
+  // every 100 ms.
+  void busy();
 
   // Starts WATCHDOG=1 pings at half of $WATCHDOG_USEC when systemd asked for them
   // (sd_watchdog_enabled). Returns the ping interval, or zero when disabled.
@@ -33,6 +37,7 @@ class Notifier {
   boost::asio::steady_timer watchdog_timer_;
   std::chrono::microseconds interval_{0};
   bool stopping_ = false;
+  std::chrono::steady_clock::time_point last_busy_{};
 };
 
 // "3m12s ago"-style age for STATUS=; "never" for a negative age.

@@ -141,6 +141,7 @@ bool Service::setup(std::shared_ptr<const Policy> policy, std::string& error) {
   }
   sync_gates();
   engine_ = std::make_unique<Engine>(*store_, policy_, clock_);
+  engine_->on_progress([this] { notifier_.busy(); });
   try {
     if (int replanned = engine_->start(kVersion))
       log_info("the policy's campaigns or payment times changed since the last run: " + std::to_string(replanned) +
