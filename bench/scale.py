@@ -1,17 +1,20 @@
 #!/usr/bin/python3
 """Scale: the cost of due reminders on an empty store vs. on a store holding many
 pending steps, the ingest rate of the first and last fifth of a big first sync, the
-daemon's peak RSS, and how long `nudgectl status`, `buyer` and `order` take at that size.
+daemon's peak RSS, how long `nudgectl status`, `buyer` and `order` take at that size, and
+how long a reload that changes no campaign holds the daemon.
 
   1. Empty store: nudged runs; D due orders (distinct buyers) are imported into its
      inbox; time from their ingest (first audit line about them) to the last `sent`.
   2. Big store: P/2 future orders (2 steps each, due in 1 h and 25 h) are imported and
      ingested by nudged (the ingest rates come from the `scheduled` audit times); then
-     the same D due orders, timed the same way.
+     the same D due orders, timed the same way; then a reload of the same policy
+     (SIGHUP), from the signal to its `policy_loaded` line.
 
 usage: bench/scale.py [PENDING_STEPS] [DUE]   (default 1,000,000 and 10,000)
 """
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -51,6 +54,17 @@ def ctl_ms(w, *args):
     return statistics.median(times)
 
 
+def sighup_ms(w):
+    """A reload of the same policy (SIGHUP): from the signal to its policy_loaded line,
+    which commits with the reload's work."""
+    q = "SELECT COUNT(*) FROM audit WHERE event='policy_loaded'"
+    before = w.count(q)
+    t0 = time.time()
+    w.proc.send_signal(signal.SIGHUP)
+    w.wait_for(lambda: w.count(q) > before, 600, "the reload", every=0.01)
+    return (time.time() - t0) * 1000.0
+
+
 def main():
     pending = int(sys.argv[1]) if len(sys.argv) > 1 else 1000000
     d = int(sys.argv[2]) if len(sys.argv) > 2 else 10000
@@ -88,6 +102,7 @@ def main():
         total_s = (ts[-1] - start) / 1000.0
         per_fifth_orders = fifth / 2
         big_s = due_run(w, d, "b")
+        reload_ms = sighup_ms(w)
         rss = w.peak_rss_kib()
         print("note: nudged's memory now: %s" % w.rss_parts())
         w.stop()
@@ -110,6 +125,7 @@ def main():
         ("scale_status_ms", status_ms, "ms", "nudgectl status"),
         ("scale_buyer_ms", buyer_ms, "ms", "nudgectl buyer"),
         ("scale_order_ms", order_ms, "ms", "nudgectl order"),
+        ("scale_reload_ms", reload_ms, "ms", "reload (SIGHUP), same campaigns"),
     ])
 
 
