@@ -150,6 +150,28 @@ std::int64_t prune_replies(Store& store, const Policy& policy, Millis now, int b
   c.bind(2, batch);
   n += c.exec();
   c.reset();
+  // Chat ids resolved that long ago for buyers with no order left (retention took
+  // them): the aliexpress channel asks for the id again if such a buyer orders anew.
+  // Only the oldest `batch` are looked at, so a round stays short; those whose buyer
+  // still has orders are dated now, to be looked at again a period later, so that
+  // they never stand in front of the others.
+  const Millis idle = now - policy.retention.orders - policy.replies.watch;
+  auto& b = store.stmt(
+      "DELETE FROM buyer_ids WHERE (shop, login_id) IN (SELECT k.shop, k.login_id FROM "
+      "(SELECT shop, login_id FROM buyer_ids WHERE at < ? ORDER BY at LIMIT ?) k "
+      "WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.shop = k.shop AND o.buyer_id = k.login_id))");
+  b.bind(1, static_cast<int64_t>(idle));
+  b.bind(2, batch);
+  n += b.exec();
+  b.reset();
+  auto& kept = store.stmt(
+      "UPDATE buyer_ids SET at = ? WHERE (shop, login_id) IN "
+      "(SELECT shop, login_id FROM buyer_ids WHERE at < ? ORDER BY at LIMIT ?)");
+  kept.bind(1, static_cast<int64_t>(now));
+  kept.bind(2, static_cast<int64_t>(idle));
+  kept.bind(3, batch);
+  kept.exec();
+  kept.reset();
   tx.commit();
   return n;
 }

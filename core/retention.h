@@ -9,7 +9,8 @@
 //    window;
 //  - buyers' replies older than records.max_age (a record that old is refused anyway,
 //    so its message id cannot come back), flags cleared longer ago than
-//    retention.audit, and chat cursors of buyers not read for retention.orders;
+//    retention.audit, chat cursors of buyers not read for retention.orders, and chat
+//    ids (buyer_ids) resolved longer ago than that for buyers with no order left;
 //  - audit rows older than retention.audit that the audit file already holds (never
 //    the newest line, which the next one chains to). The hash of the last deleted
 //    line is kept (meta: audit_anchor_seq/_hash), so the table's chain is still

@@ -171,6 +171,12 @@ DROP INDEX ledger_window;
 DROP INDEX ledger_buyer;
 CREATE INDEX ledger_buyer ON ledger(buyer_id, at);
 )sql",
+    // 11: retention prunes the chat ids (buyer_ids) of buyers who have no order left,
+    //    oldest first: without it the table grew by every buyer ever reminded through
+    //    AliExpress, and the chat poller walks all of it.
+    R"sql(
+CREATE INDEX buyer_ids_at ON buyer_ids(at);
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == Store::kSchemaVersion);
 

@@ -184,6 +184,28 @@ TEST_CASE("replies older than records.max_age, long-cleared flags and idle chat 
   CHECK(count(f, "SELECT COUNT(*) FROM replies") == 0);
 }
 
+// buyer_ids grew by every buyer ever reminded through AliExpress, and the chat poller
+// walks all of it.
+TEST_CASE("chat ids of buyers with no order left are pruned, oldest first; buyers with orders keep theirs") {
+  EngineFixture f(base_policy() + "retention: {orders: 10d, audit: 20d}\nreplies: {watch: 7d}\n");
+  f.add({.id = "o1", .buyer = "act1"});
+  f.add({.id = "o2", .buyer = "act2"});
+  f.store->db().exec("INSERT INTO buyer_ids(shop, login_id, platform_id, at) VALUES ('s1','act1','1',0), "
+                     "('s1','act2','2',1), ('s1','gone1','3',2), ('s1','gone2','4',3), ('s1','recent','5'," +
+                     std::to_string(T0 + 17 * kDay) + ")");
+  auto ids = [&] {
+    std::string out;
+    SQLite::Statement q(f.store->db(), "SELECT login_id FROM buyer_ids ORDER BY login_id");
+    while (q.executeStep()) out += q.getColumn(0).getString() + " ";
+    return out;
+  };
+  f.clock.set(T0 + 18 * kDay);  // resolved before T0 + 1d (10d + 7d ago): looked at
+  prune_step(*f.store, *f.policy, f.clock.now(), 2);  // the oldest two have orders: kept, and dated now
+  CHECK(ids() == "act1 act2 gone1 gone2 recent ");
+  prune_step(*f.store, *f.policy, f.clock.now(), 2);  // so the next two are reached
+  CHECK(ids() == "act1 act2 recent ");
+}
+
 TEST_CASE("a reply pauses automatic steps only: the seller's manual reminder still goes, an opt-out stops it") {
   SUBCASE("after a question, the manual reminder goes at once and the automatic step waits") {
     EngineFixture f;
