@@ -1,7 +1,5 @@
 #include "core/time_util.h"
 
-#include <cstdio>
-
 #include <chrono>
 #include <limits>
 #include <sstream>
@@ -98,10 +96,10 @@ std::optional<Millis> parse_instant(std::string_view text) {
       }
     }
   }
-  // The common shape, "YYYY-MM-DDTHH:MM:SS[.mmm]Z" with a real date and time, by hand
-  // (days_from_civil, H. Hinnant): every feed record and every audit line the metrics
-  // read passes here, and date::parse through a stream was most of their cost. Any
-  // other shape, and anything out of range, goes on to date::parse.
+  // The common shape, "YYYY-MM-DDTHH:MM:SS[.mmm]Z" with a real date and time, read
+  // without a stream: every feed record and every audit line the metrics read passes
+  // here, and date::parse through an istringstream was most of their cost. Any other
+  // shape, and anything out of range, goes on to date::parse.
   if (text.back() == 'Z' && (text.size() == 20 || (text.size() == 24 && text[19] == '.'))) {
     auto num = [&](size_t at, size_t n) {
       int v = 0;
@@ -112,19 +110,11 @@ std::optional<Millis> parse_instant(std::string_view text) {
       }
       return v;
     };
-    const int y = num(0, 4), m = num(5, 2), d = num(8, 2), hh = num(11, 2), mm = num(14, 2), ss = num(17, 2);
-    const int ms = text.size() == 24 ? num(20, 3) : 0;
-    static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    const bool leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
-    if (y >= 1970 && m >= 1 && m <= 12 && d >= 1 && d <= kDays[m - 1] + (m == 2 && leap) && hh <= 23 && mm <= 59 &&
-        ss <= 59 && ms >= 0) {
-      const Millis yy = m <= 2 ? y - 1 : y;
-      const Millis era = yy / 400, yoe = yy - era * 400;
-      const Millis doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-      const Millis doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-      const Millis days = era * 146097 + doe - 719468;
-      return ((days * 24 + hh) * 60 + mm) * 60000 + ss * 1000 + ms;
-    }
+    const date::year_month_day ymd{date::year{num(0, 4)}, date::month{static_cast<unsigned>(num(5, 2))},
+                                   date::day{static_cast<unsigned>(num(8, 2))}};
+    const int hh = num(11, 2), mm = num(14, 2), ss = num(17, 2), ms = text.size() == 24 ? num(20, 3) : 0;
+    if (ymd.ok() && ymd.year() >= date::year{1970} && hh <= 23 && mm <= 59 && ss <= 59 && ms >= 0)
+      return date::sys_days{ymd}.time_since_epoch().count() * 86400000LL + ((hh * 60 + mm) * 60 + ss) * 1000LL + ms;
   }
   std::string s(text);
   s[10] = 'T';
