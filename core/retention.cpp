@@ -165,8 +165,9 @@ std::int64_t prune_replies(Store& store, const Policy& policy, Millis now, int b
   n += b.exec();
   b.reset();
   auto& kept = store.stmt(
-      "UPDATE buyer_ids SET at = ? WHERE (shop, login_id) IN "
-      "(SELECT shop, login_id FROM buyer_ids WHERE at < ? ORDER BY at LIMIT ?)");
+      "UPDATE buyer_ids SET at = ? WHERE (shop, login_id) IN (SELECT k.shop, k.login_id FROM "
+      "(SELECT shop, login_id FROM buyer_ids WHERE at < ? ORDER BY at LIMIT ?) k "
+      "WHERE EXISTS (SELECT 1 FROM orders o WHERE o.shop = k.shop AND o.buyer_id = k.login_id))");
   kept.bind(1, static_cast<int64_t>(now));
   kept.bind(2, static_cast<int64_t>(idle));
   kept.bind(3, batch);

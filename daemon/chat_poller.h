@@ -69,7 +69,6 @@ class ChatPoller {
   static constexpr int kChatChunk = 500;
   std::pair<std::string, std::string> walk_;  // (shop, login id) the walk of buyer_ids is past
   bool found_ = false;                        // a buyer to read found in this round
-
   std::string last_error_;
 };
 
