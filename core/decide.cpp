@@ -16,6 +16,16 @@ namespace nudge {
 using engine_detail::can_reach;
 using engine_detail::find_step;
 
+namespace {
+
+// A hold ends a step: held while a flag is open (clearing it schedules the step
+// again, engine_replies.cpp), skipped for any other reason.
+StepState state_for_hold(const std::string& hold) {
+  return hold.rfind("off_platform_request:", 0) == 0 ? StepState::kHeld : StepState::kSkipped;
+}
+
+}  // namespace
+
 Millis allowed_at(const Limits& limits, const std::vector<Millis>& ledger, Millis now, std::string& limiting) {
   Millis allowed = now;
   for (const auto& w : limits.per_buyer) {
@@ -95,9 +105,7 @@ std::vector<Decision> decide_buyer(const Policy& p, const BuyerSnapshot& s, Mill
       continue;
     }
     if (!s.hold.empty()) {
-      // A buyer with an open flag (engine_replies.cpp) is held, not skipped: clearing
-      // the flag schedules the step again.
-      finish(d, s.hold.rfind("off_platform_request:", 0) == 0 ? StepState::kHeld : StepState::kSkipped, s.hold);
+      finish(d, state_for_hold(s.hold), s.hold);
       continue;
     }
     // A reply pauses automatic steps; a reminder the seller asked for by hand goes on.
@@ -233,9 +241,7 @@ RetryDecision decide_retry(const Policy& p, const RetrySnapshot& s, Millis now) 
       else if (now > stop_of(o))
         out.orders.push_back(Fate{.reason = "too_close_to_close"});
       else if (!s.hold.empty())
-        out.orders.push_back(
-            Fate{.state = s.hold.rfind("off_platform_request:", 0) == 0 ? StepState::kHeld : StepState::kSkipped,
-                 .reason = s.hold});
+        out.orders.push_back(Fate{.state = state_for_hold(s.hold), .reason = s.hold});
       else if (waits(o) && s.wait->until > stop_of(o))
         out.orders.push_back(Fate{.reason = "too_close_to_close"});
       else
