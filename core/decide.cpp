@@ -249,28 +249,41 @@ RetryDecision decide_retry(const Policy& p, const RetrySnapshot& s, Millis now) 
     }
     return out;
   }
+  // A wait as a first send's: it defers the retry, unless it ends after an order's
+  // stop (that order's step is skipped at once, the others go back to the schedule) or
+  // the policy skips a limited reminder instead (when_limited: skip).
+  auto wait_until = [&](Millis until, const std::string& reason, bool skip_instead) {
+    if (!skip_instead && until <= stop) {
+      out.kind = RetryDecision::Kind::kDefer;
+      out.until = until;
+      out.reason = reason;
+      return;
+    }
+    out.kind = RetryDecision::Kind::kCancel;
+    for (const auto& o : s.orders) {
+      if (skip_instead)
+        out.orders.push_back(Fate{.reason = reason});
+      else if (until > stop_of(o))
+        out.orders.push_back(Fate{.reason = "too_close_to_close"});
+      else
+        out.orders.push_back(Fate{.split = true});
+    }
+  };
   if (all_wait) {
-    out.kind = RetryDecision::Kind::kDefer;
-    out.until = s.wait->until;
-    out.reason = s.wait->reason;
+    wait_until(s.wait->until, s.wait->reason, false);
     return out;
   }
   if (p.limits.quiet_hours && !s.orders.empty()) {
     const auto& o = s.orders.front();
     if (auto until = quiet_until(*p.limits.quiet_hours, buyer_zone(p, o.tz, o.country), now)) {
-      out.kind = RetryDecision::Kind::kDefer;
-      out.until = *until;
-      out.reason = "quiet_hours";
+      wait_until(*until, "quiet_hours", false);
       return out;
     }
   }
   // G1 holds for the moment a reminder actually goes out: the buyer's windows again.
   std::string limiting;
-  if (Millis allowed = allowed_at(p.limits, s.ledger, now, limiting); allowed > now) {
-    out.kind = RetryDecision::Kind::kDefer;
-    out.until = allowed;
-    out.reason = limiting;
-  }
+  if (Millis allowed = allowed_at(p.limits, s.ledger, now, limiting); allowed > now)
+    wait_until(allowed, limiting, p.limits.when_limited == WhenLimited::kSkip);
   return out;
 }
 

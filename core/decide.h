@@ -116,7 +116,9 @@ struct RetryDecision {
 // What becomes of a retry now, by the rules of decide_buyer in their order: the
 // orders still unpaid, the close, the buyer's hold, a reply's wait (automatic steps
 // only; a send mixing both is split so that each goes its own way), quiet hours, the
-// buyer's windows.
+// buyer's windows. A wait that ends past an order's stop ends the send at once (that
+// order's step skipped, `too_close_to_close`; the others back to the schedule), and a
+// limited retry is skipped under when_limited: skip, as decide_buyer does.
 RetryDecision decide_retry(const Policy& policy, const RetrySnapshot& retry, Millis now);
 
 }  // namespace nudge

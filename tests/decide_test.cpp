@@ -242,4 +242,49 @@ TEST_CASE("decide_retry: a retry goes through a first send's checks, in their or
     CHECK(d.until == T0 + 22 * kHour);
     CHECK(d.reason == "cap_buyer:1/1d");
   }
+  SUBCASE("a wait that ends after an order's stop ends the retry at once, as it ends a first send") {
+    // T0 is noon UTC, 21:00 in Tokyo: quiet until 09:00 there (T0 + 12h).
+    auto quiet = test::policy_from(test::base_policy("limits: {quiet_hours: {from: \"21:00\", to: \"09:00\"}}"));
+    auto s = retry({o1, o1});
+    s.orders[0].tz = "Asia/Tokyo";
+    s.orders[1].order_id = "o3";
+    s.orders[1].closes_at = T0 + 10 * kHour;  // reminders stop at T0 + 9h, before 09:00 in Tokyo
+    auto d = decide_retry(*quiet, s, T0);
+    REQUIRE(d.kind == RetryDecision::Kind::kCancel);
+    REQUIRE(d.orders.size() == 2);
+    CHECK(d.orders[0].split);  // o1 goes back to the schedule: its fresh claim defers it
+    CHECK_FALSE(d.orders[1].split);
+    CHECK(d.orders[1].state == StepState::kSkipped);
+    CHECK(d.orders[1].reason == "too_close_to_close");
+    // Both close after the quiet hours: the retry waits for them, as before.
+    s.orders[1].closes_at = T0 + 10 * kDay;
+    d = decide_retry(*quiet, s, T0);
+    CHECK(d.kind == RetryDecision::Kind::kDefer);
+    CHECK(d.until == T0 + 12 * kHour);
+    CHECK(d.reason == "quiet_hours");
+
+    // The buyer's window likewise: full until T0 + 22h, past the stop at T0 + 9h.
+    auto w = retry({o1});
+    w.orders[0].closes_at = T0 + 10 * kHour;
+    w.ledger = {T0 - 2 * kHour};
+    d = decide_retry(*p, w, T0);
+    REQUIRE(d.kind == RetryDecision::Kind::kCancel);
+    CHECK(d.orders.at(0).reason == "too_close_to_close");
+  }
+  SUBCASE("when_limited: skip skips a limited retry, as it skips a limited first send") {
+    auto skip = test::policy_from(
+        test::base_policy("limits: {per_order: 2, per_buyer: [{max: 1, within: 24h}], when_limited: skip}"));
+    auto s = retry({o1});
+    s.ledger = {T0 - 2 * kHour};
+    auto d = decide_retry(*skip, s, T0);
+    REQUIRE(d.kind == RetryDecision::Kind::kCancel);
+    CHECK_FALSE(d.orders.at(0).split);
+    CHECK(d.orders.at(0).state == StepState::kSkipped);
+    CHECK(d.orders.at(0).reason == "cap_buyer:1/1d");
+    // And the same first send, for comparison.
+    auto b = buyer({due(1, "o1")}, {order("o1")});
+    b.ledger = {T0 - 2 * kHour};
+    CHECK(describe(decide_buyer(*skip, b, T0, nullptr)) ==
+          std::vector<std::string>{"skipped cap_buyer:1/1d via outbox [o1/first]"});
+  }
 }

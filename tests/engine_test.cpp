@@ -449,6 +449,31 @@ TEST_CASE("a retry goes through the same checks as a first send: skip_if_paid_wi
   CHECK(f.reasons("skipped") == std::vector<std::string>{"paid_recently"});
 }
 
+// A retry whose quiet hours end after the order's reminders stop is ended at once,
+// as a first send is: it used to wait for the morning and only then be cancelled.
+TEST_CASE("a retry that quiet hours would hold past the order's stop is skipped at once, as a first send") {
+  std::string yaml = test::base_policy("limits: {per_order: 2, quiet_hours: {from: \"14:01\", to: \"09:00\"}}");
+  yaml.replace(yaml.find("closes_after: 10d"), 17, "closes_after: 12h");  // reminders stop at T0 + 11h
+  yaml.replace(yaml.find("dir: outbox}"), 12, "dir: outbox, retries: {backoff: 10m}}");
+  EngineFixture f(yaml);
+  f.add({.id = "o1", .tz = "UTC"});
+  f.clock.set(T0 + 2 * kHour);  // 14:00 UTC: not yet quiet
+  auto jobs = f.engine->claim_due();
+  REQUIRE(jobs.size() == 1);
+  f.engine->complete(jobs[0].send_id, Outcome::kTransient, "timeout");
+  f.run_until(T0 + 3 * kHour);  // the retry is due at 14:10, in quiet hours until 09:00
+  CHECK(f.delivered.empty());
+  CHECK(f.reasons("deferred").empty());
+  // The second step, planned past the stop, and now the first.
+  CHECK(f.reasons("skipped") == std::vector<std::string>{"too_close_to_close", "too_close_to_close"});
+  CHECK(f.step_state("o1", "first") == "skipped");
+  SQLite::Statement q(f.store->db(), "SELECT state FROM sends WHERE id=?");
+  q.bind(1, static_cast<int64_t>(jobs[0].send_id));
+  REQUIRE(q.executeStep());
+  CHECK(q.getColumn(0).getString() == "cancelled");
+  CHECK_FALSE(f.engine->next_due());  // nothing left to wake for
+}
+
 // Regression: claims used to run ahead of what a channel could take.
 TEST_CASE("a claim takes only what each channel has room for; the rest stays scheduled, unaudited") {
   EngineFixture f(test::base_policy("limits: {per_order: 2, merge: false}"));
