@@ -119,7 +119,11 @@ std::int64_t append_audit(Store& store, Millis ts, const AuditEvent& e) {
   std::int64_t seq = 1;
   std::string prev = kGenesisHash;
   auto& tail = store.audit_tail();
-  if (tail.tx == store.tx_serial()) {
+  const Store::AuditRow* held = store.holds_audit() ? store.last_held_audit() : nullptr;
+  if (held) {
+    seq = held->seq + 1;
+    prev = held->hash;
+  } else if (tail.tx == store.tx_serial()) {
     seq = tail.seq + 1;
     prev = tail.hash;
   } else {
@@ -130,19 +134,15 @@ std::int64_t append_audit(Store& store, Millis ts, const AuditEvent& e) {
     }
     q.reset();
   }
-  std::string hash;
-  std::string line = audit_line(seq, ts, e, prev, hash);
-  auto& ins = store.stmt("INSERT INTO audit(seq, ts, event, shop, buyer, line, hash) VALUES(?,?,?,?,?,?,?)");
-  ins.bind(1, static_cast<int64_t>(seq));
-  ins.bind(2, static_cast<int64_t>(ts));
-  ins.bind(3, e.event);
-  if (e.shop.empty()) ins.bind(4); else ins.bind(4, e.shop);
-  if (e.buyer.empty()) ins.bind(5); else ins.bind(5, e.buyer);
-  ins.bind(6, line);
-  ins.bind(7, hash);
-  ins.exec();
-  tail = {store.tx_serial(), seq, std::move(hash)};
-  store.note_audit_line(seq, std::move(line));
+  Store::AuditRow row{.seq = seq, .ts = ts, .event = e.event, .shop = e.shop, .buyer = e.buyer};
+  row.line = audit_line(seq, ts, e, prev, row.hash);
+  if (store.holds_audit()) {
+    store.add_held_audit(std::move(row));
+    return seq;
+  }
+  store.insert_audit_row(row);
+  tail = {store.tx_serial(), seq, std::move(row.hash)};
+  store.note_audit_line(seq, std::move(row.line));
   return seq;
 }
 

@@ -339,6 +339,32 @@ void Store::note_audit_line(std::int64_t seq, std::string line) {
   if (keep_lines_) tx_lines_.push_back({seq, std::move(line)});
 }
 
+void Store::add_held_audit(AuditRow row) {
+  if (sqlite3_get_autocommit(db_.getHandle())) {  // outside a transaction: committed now
+    last_committed_held_ = AuditRow{.seq = row.seq, .hash = row.hash};
+    held_.push_back(std::move(row));
+  } else {
+    tx_held_.push_back(std::move(row));
+  }
+}
+
+const Store::AuditRow* Store::last_held_audit() const {
+  if (!tx_held_.empty()) return &tx_held_.back();
+  return last_committed_held_ ? &*last_committed_held_ : nullptr;
+}
+
+void Store::insert_audit_row(const AuditRow& row) {
+  auto& ins = stmt("INSERT INTO audit(seq, ts, event, shop, buyer, line, hash) VALUES(?,?,?,?,?,?,?)");
+  ins.bind(1, static_cast<int64_t>(row.seq));
+  ins.bind(2, static_cast<int64_t>(row.ts));
+  ins.bind(3, row.event);
+  if (row.shop.empty()) ins.bind(4); else ins.bind(4, row.shop);
+  if (row.buyer.empty()) ins.bind(5); else ins.bind(5, row.buyer);
+  ins.bind(6, row.line);
+  ins.bind(7, row.hash);
+  ins.exec();
+}
+
 WriteTx::WriteTx(Store& s) : store_(s) {
   store_.db().exec("BEGIN IMMEDIATE");
   store_.next_tx_serial();  // a new transaction: what an earlier one cached is stale
@@ -348,6 +374,7 @@ WriteTx::WriteTx(Store& s) : store_(s) {
 WriteTx::~WriteTx() {
   store_.next_tx_serial();
   store_.tx_lines_.clear();  // committed (moved on) or rolled back: none of them stays
+  store_.tx_held_.clear();
   if (!done_) {
     try {
       store_.db().exec("ROLLBACK");
@@ -363,6 +390,11 @@ void WriteTx::commit() {
   if (kept.size() + store_.tx_lines_.size() > Store::kMaxCommittedLines) kept.clear();
   for (auto& l : store_.tx_lines_) kept.push_back(std::move(l));
   store_.tx_lines_.clear();
+  if (!store_.tx_held_.empty()) {
+    store_.last_committed_held_ = Store::AuditRow{.seq = store_.tx_held_.back().seq, .hash = store_.tx_held_.back().hash};
+    for (auto& r : store_.tx_held_) store_.held_.push_back(std::move(r));
+    store_.tx_held_.clear();
+  }
 }
 
 }  // namespace nudge

@@ -264,3 +264,53 @@ TEST_CASE("audit tail prints the last n complete lines, read from the end of the
   std::ostringstream none;
   CHECK(tail_audit(dir / "missing.jsonl", 5, false, true, none) == 66);
 }
+
+TEST_CASE("held audit rows (nudgectl simulate) chain as table rows do: a rolled-back transaction's are dropped") {
+  std::string error;
+  auto store = Store::open(":memory:", error);
+  REQUIRE(store);
+  auto event = [](const std::string& name) { return AuditEvent{.event = name, .shop = "s1", .buyer = "b1"}; };
+  {
+    WriteTx tx(*store);
+    append_audit(*store, 1000, event("started"));  // in the table, as before holding
+    tx.commit();
+  }
+  store->hold_audit(true);
+  std::vector<Store::AuditRow> rows;
+  {
+    WriteTx tx(*store);
+    CHECK(append_audit(*store, 2000, event("scheduled")) == 2);
+    CHECK(append_audit(*store, 2000, event("deferred")) == 3);
+    CHECK(store->take_held_audit().empty());  // not yet committed
+    tx.commit();
+  }
+  for (auto& r : store->take_held_audit()) rows.push_back(std::move(r));
+  REQUIRE(rows.size() == 2);
+  {
+    WriteTx tx(*store);
+    append_audit(*store, 3000, event("sending"));
+  }  // rolled back
+  CHECK(store->take_held_audit().empty());
+  {
+    WriteTx tx(*store);
+    CHECK(append_audit(*store, 4000, event("sent")) == 4);  // the rolled-back seq is free again
+    tx.commit();
+  }
+  CHECK(append_audit(*store, 5000, event("stopped")) == 5);  // outside a transaction: committed at once
+  for (auto& r : store->take_held_audit()) rows.push_back(std::move(r));
+  REQUIRE(rows.size() == 4);
+  CHECK(rows[2].event == "sent");
+  CHECK(rows[3].ts == 5000);
+  CHECK(store->db().execAndGet("SELECT COUNT(*) FROM audit").getInt() == 1);  // none written
+
+  // Written out, they continue the table's chain and verify whole.
+  {
+    WriteTx tx(*store);
+    for (const auto& r : rows) store->insert_audit_row(r);
+    tx.commit();
+  }
+  auto verified = check(table_as_file(*store));
+  CHECK_MESSAGE(verified.ok, verified.problem);
+  CHECK(verified.lines == 5);
+  CHECK(verified.last_seq == 5);
+}

@@ -11,6 +11,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include "core/audit.h"
 #include "core/time_util.h"
 #include "helpers.h"
 
@@ -93,6 +96,24 @@ TEST_CASE("report --json over a simulated month with a holdout and two variants 
   auto again = test::run({NUDGECTL_PATH, "--config", policy, "simulate", "--orders", feed, "--store", kept});
   CHECK(again.status == 73);
   CHECK(again.err.find("exists") != std::string::npos);
+
+  // The kept store's audit table holds exactly the lines simulate printed, in order,
+  // and they verify as one chain: the simulation holds them in memory and writes them
+  // to the table only for a kept store.
+  {
+    SQLite::Database db(kept, SQLite::OPEN_READONLY);
+    SQLite::Statement q(db, "SELECT line FROM audit ORDER BY seq");
+    std::string table;
+    while (q.executeStep()) table += q.getColumn(0).getString() + "\n";
+    CHECK(table == sim.out);
+    std::istringstream in(table);
+    auto verified = verify_audit(in);
+    CHECK_MESSAGE(verified.ok, verified.problem);
+    CHECK(verified.lines > 1000);
+    // The per-day counts (nudgectl status) came with them.
+    auto counted = db.execAndGet("SELECT SUM(n) FROM audit_daily").getInt64();
+    CHECK(counted == verified.lines);
+  }
 
   // What the audit says, per order: each sent reminder (time, step, template), held out.
   struct Seen {
