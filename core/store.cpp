@@ -317,7 +317,10 @@ SQLite::Statement& Store::stmt(const char* sql) {
     by_address_.emplace(sql, &st);
     return st;
   }
-  it->second->reset();
+  // tryReset: a statement whose last step failed reports that error again on reset;
+  // it was thrown then, and must not be thrown a second time at its next use (a
+  // transaction after a busy BEGIN, an insert after a refused one).
+  it->second->tryReset();
   it->second->clearBindings();
   return *it->second;
 }
@@ -327,7 +330,7 @@ SQLite::Statement& Store::stmt(const std::string& sql) {
   if (!slot) {
     slot = std::make_unique<SQLite::Statement>(db_, sql);
   } else {
-    slot->reset();
+    slot->tryReset();  // as above
     slot->clearBindings();
   }
   return *slot;
@@ -366,7 +369,9 @@ void Store::insert_audit_row(const AuditRow& row) {
 }
 
 WriteTx::WriteTx(Store& s) : store_(s) {
-  store_.db().exec("BEGIN IMMEDIATE");
+  // Prepared once (Store::stmt), not parsed again by sqlite3_exec on every
+  // transaction: a twentieth of `nudgectl simulate`, 40,000 transactions.
+  store_.stmt("BEGIN IMMEDIATE").exec();
   store_.next_tx_serial();  // a new transaction: what an earlier one cached is stale
   store_.tx_lines_.clear();
 }
@@ -377,14 +382,14 @@ WriteTx::~WriteTx() {
   store_.tx_held_.clear();
   if (!done_) {
     try {
-      store_.db().exec("ROLLBACK");
+      store_.stmt("ROLLBACK").exec();
     } catch (...) {
     }
   }
 }
 
 void WriteTx::commit() {
-  store_.db().exec("COMMIT");
+  store_.stmt("COMMIT").exec();
   done_ = true;
   auto& kept = store_.committed_lines_;
   if (kept.size() + store_.tx_lines_.size() > Store::kMaxCommittedLines) kept.clear();

@@ -129,3 +129,39 @@ TEST_CASE("the kept counts (pending steps, audit events per day) follow every ch
   exec(*s, "DELETE FROM audit WHERE ts < 86400000 * 4");  // retention prunes lines, not the day's count
   CHECK(day(3) == 2);
 }
+
+TEST_CASE("a cached statement whose last run failed runs again: its old error is not thrown twice") {
+  std::string error;
+  auto store = Store::open(":memory:", error);
+  REQUIRE(store);
+  const char* sql = "INSERT INTO meta(key, value) VALUES(?, ?)";
+  auto insert = [&](const std::string& key) {
+    auto& q = store->stmt(sql);
+    q.bind(1, key);
+    q.bind(2, "v");
+    q.exec();
+  };
+  insert("a");
+  CHECK_THROWS_AS(insert("a"), SQLite::Exception);  // the key is taken
+  CHECK_NOTHROW(insert("b"));
+  CHECK(store->meta("b") == "v");
+  // A transaction refused at BEGIN (another connection holds the write lock) does not
+  // make the next one fail too.
+  test::TempDir dir;
+  const std::string path = dir / "busy.db";
+  auto disk = Store::open(path, error);
+  REQUIRE(disk);
+  disk->db().setBusyTimeout(0);
+  {
+    SQLite::Database other(path, SQLite::OPEN_READWRITE);
+    other.exec("BEGIN IMMEDIATE");
+    CHECK_THROWS_AS(WriteTx{*disk}, SQLite::Exception);
+    other.exec("ROLLBACK");
+  }
+  {
+    WriteTx tx(*disk);
+    disk->set_meta("after", "busy");
+    tx.commit();
+  }
+  CHECK(disk->meta("after") == "busy");
+}
