@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include <date/date.h>
 #include <nlohmann/json.hpp>
@@ -313,4 +314,19 @@ TEST_CASE("held audit rows (nudgectl simulate) chain as table rows do: a rolled-
   CHECK_MESSAGE(verified.ok, verified.problem);
   CHECK(verified.lines == 5);
   CHECK(verified.last_seq == 5);
+}
+
+TEST_CASE("sha256_hex gives the FIPS 180-2 test vectors' digests, on any thread, again and again") {
+  auto vectors = [] {
+    CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    CHECK(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
+          "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    CHECK(sha256_hex(std::string(1000000, 'a')) ==
+          "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  };
+  vectors();
+  vectors();  // the kept context starts afresh
+  std::thread other(vectors);
+  other.join();
 }
