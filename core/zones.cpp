@@ -6,6 +6,8 @@
 
 #include <date/tz.h>
 
+#include "core/time_util.h"
+
 namespace nudge {
 namespace {
 
@@ -73,8 +75,18 @@ std::optional<Millis> quiet_until(const QuietHours& q, const date::time_zone* zo
 
 std::string format_local(Millis t, const date::time_zone* zone) {
   using namespace std::chrono;
-  date::zoned_time<milliseconds> zt{zone, date::sys_time<milliseconds>{milliseconds{t}}};
-  return date::format("%Y-%m-%d %H:%M", zt);
+  const date::sys_time<milliseconds> tp{milliseconds{t}};
+  // The zone's offset at t, then the digits as format_instant writes them: date::format
+  // through a stream was a fifth of rendering a reminder. Outside years 1970..9999
+  // (never met), date::format itself.
+  const Millis local = t + duration_cast<milliseconds>(zone->get_info(date::floor<seconds>(tp)).offset).count();
+  constexpr Millis kYear10000 = 253402300800000;
+  if (local >= 0 && local < kYear10000) {
+    std::string out = format_instant(local).substr(0, 16);  // "YYYY-MM-DDTHH:MM"
+    out[10] = ' ';
+    return out;
+  }
+  return date::format("%Y-%m-%d %H:%M", date::zoned_time<milliseconds>{zone, tp});
 }
 
 }  // namespace nudge

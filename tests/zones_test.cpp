@@ -114,3 +114,36 @@ TEST_CASE("a reminder whose quiet hours end after the stop time is skipped as to
   CHECK(f.reasons("skipped") == std::vector<std::string>{"too_close_to_close", "too_close_to_close"});
   CHECK(f.step_state("o1", "first") == "skipped");
 }
+
+TEST_CASE("format_local writes what date::format writes, across zones, DST changes and the years") {
+  using namespace std::chrono;
+  int compared = 0;
+  for (const char* name : {"UTC", "Europe/Madrid", "America/New_York", "America/Sao_Paulo", "Asia/Kolkata",
+                           "Asia/Kathmandu", "Australia/Lord_Howe", "Pacific/Chatham", "America/St_Johns"}) {
+    const date::time_zone* zone = date::locate_zone(name);
+    // Every 26 h 56 min 37.123 s from 1970 to 2100 (the minutes, hours and days all
+    // move), and the minutes around each DST change of 2026.
+    std::vector<Millis> ts;
+    for (Millis t = 0; t < 4102444800000; t += 97'000'000 - 2'877) ts.push_back(t);
+    auto info = zone->get_info(date::sys_seconds{seconds{1767225600}});  // 2026-01-01
+    for (int k = 0; k < 4 && info.end < date::sys_seconds{seconds{1798761600}}; ++k) {
+      Millis change = duration_cast<milliseconds>(info.end.time_since_epoch()).count();
+      for (Millis d = -2 * 60000; d <= 2 * 60000; d += 30000) ts.push_back(change + d);
+      info = zone->get_info(info.end);
+    }
+    for (Millis t : ts) {
+      date::zoned_time<milliseconds> zt{zone, date::sys_time<milliseconds>{milliseconds{t}}};
+      std::string want = date::format("%Y-%m-%d %H:%M", zt);
+      if (format_local(t, zone) != want) {
+        FAIL_CHECK(std::string(name) << " at " << t << ": " << format_local(t, zone) << " != " << want);
+        break;
+      }
+      ++compared;
+    }
+  }
+  CHECK(compared > 9 * 40000);
+  // Before 1970 and after 9999 it is date::format's own text.
+  const date::time_zone* ny = date::locate_zone("America/New_York");
+  CHECK(format_local(-86400000, ny) == "1969-12-30 19:00");
+  CHECK(format_local(253402300800000 + 86400000, date::locate_zone("Asia/Tokyo")) == "10000-01-02 09:00");
+}
