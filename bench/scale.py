@@ -9,7 +9,13 @@ how long a reload that changes no campaign holds the daemon.
   2. Big store: P/2 future orders (2 steps each, due in 1 h and 25 h) are imported and
      ingested by nudged (the ingest rates come from the `scheduled` audit times); then
      the same D due orders, timed the same way; then a reload of the same policy
-     (SIGHUP), from the signal to its `policy_loaded` line.
+     (SIGHUP), from the signal to its `policy_loaded` line. The orders were placed over
+     the last hour in the order they arrive, as a marketplace's order list delivers a
+     first sync (each buyer has three, far apart in the feed).
+  3. The same ingest with the placing times shuffled (each second of the hour taken by
+     every 3,600th order): a worst case in which the indexes by time are written at
+     random places, as the indexes by buyer always are. Its rate and slowdown are
+     printed apart (scale_ingest_shuffled*).
 
 usage: bench/scale.py [PENDING_STEPS] [DUE]   (default 1,000,000 and 10,000)
 """
@@ -41,6 +47,34 @@ def due_run(w, d, tag):
     t0 = w.count("SELECT MIN(ts) FROM audit WHERE seq > ? AND buyer LIKE 'due%'", seq0)
     last = B.audit_ts(w, "sent")
     return (last - t0) / 1000.0
+
+
+def ingest(w, orders, shuffled):
+    """Imports `orders` future orders (2 steps each, due in 1 h and 25 h; buyers of three
+    orders each) into a new store, starts nudged and waits until it has ingested them
+    all. Returns (steps, seconds of the first fifth, of the last fifth, in all), from
+    the `scheduled` audit times. In order, the orders were placed over the hour after
+    now in the order of the feed; shuffled, order i was placed at second i % 3600."""
+    placed = B.now_ms()
+    feed = os.path.join(w.dir, "big.jsonl")
+    with open(feed, "w") as f:
+        for i in range(orders):
+            at = placed + ((i % 3600) * 1000 if shuffled else i * 3600000 // orders)
+            f.write(B.order_line("p%d" % i, "pb%d" % (i % (orders // 3 + 1)), at) + "\n")
+    w.ctl("orders", "import", feed)
+    os.unlink(feed)
+    last_inbox = w.count("SELECT MAX(id) FROM inbox")
+    w.start()
+    w.wait_for(lambda: w.count("SELECT CAST(cursor AS INTEGER) FROM source_state WHERE source='inbox'") >= last_inbox,
+               7200, "the ingest of %d orders" % orders, every=1.0)
+    c = w.connect()
+    start = c.execute("SELECT ts FROM audit WHERE event='policy_loaded' ORDER BY seq DESC LIMIT 1").fetchone()[0]
+    ts = [r[0] for r in c.execute("SELECT ts FROM audit WHERE event='scheduled' ORDER BY seq")]
+    c.close()
+    steps = len(ts)
+    fifth = steps // 5
+    return (steps, (ts[fifth - 1] - start) / 1000.0, (ts[-1] - ts[steps - fifth - 1]) / 1000.0,
+            (ts[-1] - start) / 1000.0)
 
 
 def ctl_ms(w, *args):
@@ -80,27 +114,8 @@ def main():
 
     w = B.Workdir("scale-big")
     try:
-        placed = B.now_ms()  # due in 1 h and 25 h
-        feed = os.path.join(w.dir, "big.jsonl")
-        with open(feed, "w") as f:
-            for i in range(orders):
-                f.write(B.order_line("p%d" % i, "pb%d" % (i % (orders // 3 + 1)), placed + (i % 3600) * 1000) + "\n")
-        w.ctl("orders", "import", feed)
-        os.unlink(feed)
-        last_inbox = w.count("SELECT MAX(id) FROM inbox")
-        w.start()
-        w.wait_for(lambda: w.count("SELECT CAST(cursor AS INTEGER) FROM source_state WHERE source='inbox'") >= last_inbox,
-                   7200, "the ingest of %d orders" % orders, every=1.0)
-        c = w.connect()
-        start = c.execute("SELECT ts FROM audit WHERE event='policy_loaded' ORDER BY seq DESC LIMIT 1").fetchone()[0]
-        ts = [r[0] for r in c.execute("SELECT ts FROM audit WHERE event='scheduled' ORDER BY seq")]
-        c.close()
-        steps = len(ts)
-        fifth = steps // 5
-        first_s = (ts[fifth - 1] - start) / 1000.0
-        last_s = (ts[-1] - ts[steps - fifth - 1]) / 1000.0
-        total_s = (ts[-1] - start) / 1000.0
-        per_fifth_orders = fifth / 2
+        steps, first_s, last_s, total_s = ingest(w, orders, shuffled=False)
+        per_fifth_orders = steps // 5 / 2
         big_s = due_run(w, d, "b")
         reload_ms = sighup_ms(w)
         rss = w.peak_rss_kib()
@@ -109,6 +124,13 @@ def main():
         status_ms = ctl_ms(w, "status")
         buyer_ms = ctl_ms(w, "buyer", "pb7", "--shop", "s1")
         order_ms = ctl_ms(w, "order", "p12345", "--shop", "s1")
+    finally:
+        w.cleanup()
+
+    w = B.Workdir("scale-shuffled")
+    try:
+        _, sh_first_s, sh_last_s, sh_total_s = ingest(w, orders, shuffled=True)
+        w.stop()
     finally:
         w.cleanup()
 
@@ -121,6 +143,8 @@ def main():
         ("scale_ingest_first_fifth", per_fifth_orders / first_s, "orders/s", "ingest, first fifth"),
         ("scale_ingest_last_fifth", per_fifth_orders / last_s, "orders/s", "ingest, last fifth"),
         ("scale_ingest_slowdown", last_s / first_s, "x", "ingest time, last fifth / first"),
+        ("scale_ingest_shuffled", orders / sh_total_s, "orders/s", "ingest, times shuffled"),
+        ("scale_ingest_shuffled_slowdown", sh_last_s / sh_first_s, "x", "ingest, times shuffled, last / first"),
         ("scale_peak_rss", rss / 1024.0, "MiB", "nudged peak RSS"),
         ("scale_status_ms", status_ms, "ms", "nudgectl status"),
         ("scale_buyer_ms", buyer_ms, "ms", "nudgectl buyer"),
