@@ -177,6 +177,27 @@ CREATE INDEX ledger_buyer ON ledger(buyer_id, at);
     R"sql(
 CREATE INDEX buyer_ids_at ON buyer_ids(at);
 )sql",
+    // 12: a send's idempotency key is no longer UNIQUE: the key hashes the send's own
+    //    id (the primary key), so the index only repeated that, and it was a write at a
+    //    random place per reminder (issue 9). Nothing looks a send up by its key. SQLite
+    //    drops a column constraint only by copying the table.
+    R"sql(
+CREATE TABLE sends_new(
+  id INTEGER PRIMARY KEY,
+  shop TEXT NOT NULL, buyer_id TEXT NOT NULL, step TEXT NOT NULL,
+  channel TEXT NOT NULL, template TEXT NOT NULL, lang TEXT NOT NULL,
+  idempotency_key TEXT NOT NULL, state TEXT NOT NULL,
+  attempt INTEGER NOT NULL DEFAULT 1, next_attempt_at INTEGER,
+  subject TEXT NOT NULL, body TEXT NOT NULL, error TEXT,
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+INSERT INTO sends_new(id, shop, buyer_id, step, channel, template, lang, idempotency_key, state, attempt,
+                      next_attempt_at, subject, body, error, created_at, updated_at)
+  SELECT id, shop, buyer_id, step, channel, template, lang, idempotency_key, state, attempt,
+         next_attempt_at, subject, body, error, created_at, updated_at FROM sends;
+DROP TABLE sends;
+ALTER TABLE sends_new RENAME TO sends;
+CREATE INDEX sends_state ON sends(state, next_attempt_at);
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == Store::kSchemaVersion);
 

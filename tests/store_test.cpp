@@ -1,5 +1,8 @@
 #include <doctest/doctest.h>
 
+#include <string>
+#include <vector>
+
 #include "core/states.h"
 #include "core/store.h"
 #include "helpers.h"
@@ -43,6 +46,42 @@ TEST_CASE("an older database is upgraded in place and keeps its data") {
   CHECK(s->schema_version() == Store::kSchemaVersion);
   CHECK(s->db().tableExists("optout"));
   CHECK(s->db().execAndGet("SELECT COUNT(*) FROM inbox").getInt() == 1);
+}
+
+TEST_CASE("the upgrade that drops the idempotency key's unique index keeps every send and its state index") {
+  test::TempDir dir;
+  std::string error;
+  {
+    auto v11 = Store::open(dir / "nudge.db", error, Store::Mode::kReadWrite, 11);
+    REQUIRE(v11);
+    v11->db().exec(
+        "INSERT INTO sends(id, shop, buyer_id, step, channel, template, lang, idempotency_key, state, attempt, "
+        "next_attempt_at, subject, body, error, created_at, updated_at) VALUES"
+        "(7, 's1', 'b1', 'first', 'mail', 'gentle', 'es', 'k7', 'retry', 2, 500, 'Asunto', 'Hola', 'timeout', 1, 2),"
+        "(9, 's1', 'b2', 'first', 'mail', 'gentle', 'en', 'k9', 'sent', 1, NULL, 'Subject', 'Hi', NULL, 3, 4)");
+  }
+  auto s = Store::open(dir / "nudge.db", error);
+  REQUIRE(s);
+  CHECK(s->schema_version() == Store::kSchemaVersion);
+  SQLite::Statement q(s->db(), "SELECT id, buyer_id, lang, idempotency_key, state, attempt, next_attempt_at, subject, "
+                               "body, COALESCE(error, '-'), created_at, updated_at FROM sends ORDER BY id");
+  std::vector<std::string> rows;
+  while (q.executeStep()) {
+    std::string row;
+    for (int c = 0; c < q.getColumnCount(); ++c) row += (c ? "|" : "") + q.getColumn(c).getString();
+    rows.push_back(row);
+  }
+  CHECK(rows == std::vector<std::string>{"7|b1|es|k7|retry|2|500|Asunto|Hola|timeout|1|2",
+                                         "9|b2|en|k9|sent|1||Subject|Hi|-|3|4"});
+  // No index on the key is left; the retry query still reads sends_state.
+  CHECK(s->db().execAndGet("SELECT COUNT(*) FROM sqlite_schema WHERE type='index' AND tbl_name='sends' "
+                           "AND name != 'sends_state'").getInt() == 0);
+  SQLite::Statement plan(s->db(), "EXPLAIN QUERY PLAN SELECT id FROM sends WHERE state='retry' AND next_attempt_at <= 9 "
+                                  "ORDER BY next_attempt_at");
+  std::string detail;
+  while (plan.executeStep()) detail += plan.getColumn(3).getString();
+  CHECK(detail.find("sends_state") != std::string::npos);
+  CHECK(s->db().execAndGet("PRAGMA integrity_check").getString() == "ok");
 }
 
 TEST_CASE("a database newer than the code is refused, not guessed at") {
