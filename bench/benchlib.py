@@ -32,7 +32,7 @@ audit_log: {dir}/audit.jsonl
 source: {{type: inbox, every: 1s}}
 payment: {{deadline: 1h, closes_after: 20d, stop_before_close: 1h}}
 campaigns:
-  - name: default
+{trial}  - name: default
     match: {{}}
     steps:
       - {{name: first, after: 0s, channel: {channel}, template: gentle}}
@@ -48,6 +48,13 @@ channels:
 {discard}templates:
   gentle:
     en: {{subject: "Your order {{{{first_order_id}}}} is waiting", body: "Hi {{{{buyer_name}}}}, {{{{order_count}}}} order(s), {{{{total}}}}, closes in {{{{closes_in}}}}."}}
+"""
+
+TRIAL = """  - name: trial
+    match: {{shops: [{shop}]}}
+    steps:
+      - {{name: first, after: 0s, channel: discard, template: gentle}}
+      - {{name: second, after: 24h, channel: discard, template: gentle}}
 """
 
 
@@ -72,14 +79,18 @@ def order_line(order_id, buyer, placed_ms, shop="s1"):
 
 
 class Workdir:
-    def __init__(self, name, channel="outbox"):
+    def __init__(self, name, channel="outbox", discard_shop=None):
+        """channel: the default campaign's. discard_shop: the orders of that shop go to
+        a first campaign of the same steps on the discard channel."""
         base = os.environ.get("NUDGE_BENCH_TMP", "/var/tmp")
         self.dir = tempfile.mkdtemp(prefix="nudge-bench-%s-" % name, dir=base)
         self.policy = os.path.join(self.dir, "nudge.yaml")
         with open(self.policy, "w") as f:
             # Binaries older than the discard channel refuse the type: name it only when used.
-            discard = "  discard: {type: discard}\n" if channel == "discard" else ""
-            f.write(POLICY.format(dir=self.dir, channel=channel, discard=discard))
+            used = channel == "discard" or discard_shop
+            discard = "  discard: {type: discard}\n" if used else ""
+            trial = TRIAL.format(shop=discard_shop) if discard_shop else ""
+            f.write(POLICY.format(dir=self.dir, channel=channel, discard=discard, trial=trial))
         self.db = os.path.join(self.dir, "nudge.db")
         self.proc = None
         self.log = None
