@@ -3,8 +3,9 @@
 inbox of a fresh store; nudged runs them from its start to the last `sent` (outbox
 channel). Then the `sqlite3` shell stores the same facts per reminder — an order, its
 step, a send, a ledger row, three audit lines (scheduled, sending, sent), two updates
-(the step to sending, the send to sent) — on the same schema with the same durability
-(WAL, synchronous=FULL), committing every 200.
+(the step to sending, the send to sent), and the day's audit counts once per event
+at each commit — on the same schema with the same durability (WAL, synchronous=FULL),
+committing every 200.
 
 Also, unless THROUGHPUT_DISCARD=0: the same N through a `discard` channel (decided,
 stored and audited alike, no outbox files), to tell the engine from the file system.
@@ -87,6 +88,10 @@ def run_shell(n, schema):
                     if ev == "sending":
                         f.write("UPDATE sends SET state='sent', updated_at=%d WHERE id=%d;\n" % (now, sid))
                 if i % 200 == 199 or i == n - 1:
+                    # The day's audit counts, once per event at the commit, as nudged keeps them.
+                    for ev in ("scheduled", "sending", "sent"):
+                        f.write("INSERT INTO audit_daily(day,event,n) VALUES(%d,'%s',%d) ON CONFLICT(day,event) "
+                                "DO UPDATE SET n = n + excluded.n;\n" % (now // 86400000, ev, i % 200 + 1))
                     f.write("COMMIT;\n")
         t0 = time.time()
         with open(script) as f:

@@ -198,6 +198,13 @@ DROP TABLE sends;
 ALTER TABLE sends_new RENAME TO sends;
 CREATE INDEX sends_state ON sends(state, next_attempt_at);
 )sql",
+    // 13: the audit events per day (audit_daily) are counted by Store::insert_audit_row,
+    //    the only writer of audit rows, once per event and day at each commit, instead
+    //    of by a trigger that ran an upsert per audit line: four per reminder, a
+    //    twentieth of the daemon's time (issue 9). Schema 12 binaries refuse this store.
+    R"sql(
+DROP TRIGGER audit_daily_count;
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == Store::kSchemaVersion);
 
@@ -300,7 +307,11 @@ std::unique_ptr<Store> Store::open(const std::string& path, std::string& error, 
         s->db_.exec("PRAGMA user_version=" + std::to_string(v + 1));
       }
       tx.commit();
+      version = target_version;
     }
+    // From schema 13 the store counts audit rows per day; before, a trigger did (tests
+    // write into older stores).
+    s->count_daily_ = version >= kDailyCountedFrom;
     return s;
   } catch (const SQLite::Exception& e) {
     int code = e.getErrorCode() & 0xff;
@@ -387,6 +398,22 @@ void Store::insert_audit_row(const AuditRow& row) {
   ins.bind(6, row.line);
   ins.bind(7, row.hash);
   ins.exec();
+  // The day's count goes in with the row: at once outside a transaction, at the
+  // commit inside one (WriteTx::commit), one write per event and day.
+  if (!count_daily_) return;
+  const std::int64_t day = row.ts / kDayMs;
+  if (sqlite3_get_autocommit(db_.getHandle()))
+    add_daily(day, row.event, 1);
+  else
+    ++tx_daily_[{day, row.event}];
+}
+
+void Store::add_daily(std::int64_t day, const std::string& event, std::int64_t n) {
+  auto& up = stmt("INSERT INTO audit_daily(day, event, n) VALUES(?,?,?) ON CONFLICT(day, event) DO UPDATE SET n = n + excluded.n");
+  up.bind(1, static_cast<int64_t>(day));
+  up.bind(2, event);
+  up.bind(3, static_cast<int64_t>(n));
+  up.exec();
 }
 
 WriteTx::WriteTx(Store& s) : store_(s) {
@@ -395,12 +422,14 @@ WriteTx::WriteTx(Store& s) : store_(s) {
   store_.stmt("BEGIN IMMEDIATE").exec();
   store_.next_tx_serial();  // a new transaction: what an earlier one cached is stale
   store_.tx_lines_.clear();
+  store_.tx_daily_.clear();
 }
 
 WriteTx::~WriteTx() {
   store_.next_tx_serial();
   store_.tx_lines_.clear();  // committed (moved on) or rolled back: none of them stays
   store_.tx_held_.clear();
+  store_.tx_daily_.clear();
   if (!done_) {
     try {
       store_.stmt("ROLLBACK").exec();
@@ -410,6 +439,9 @@ WriteTx::~WriteTx() {
 }
 
 void WriteTx::commit() {
+  // The audit rows' daily counts, in the transaction (a failed write rolls back all).
+  for (const auto& [key, n] : store_.tx_daily_) store_.add_daily(key.first, key.second, n);
+  store_.tx_daily_.clear();
   store_.stmt("COMMIT").exec();
   done_ = true;
   auto& kept = store_.committed_lines_;

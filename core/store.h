@@ -20,7 +20,7 @@ namespace nudge {
 class Store {
  public:
   // The schema this code writes. Migrations 1..kSchemaVersion are in store.cpp.
-  static constexpr int kSchemaVersion = 12;
+  static constexpr int kSchemaVersion = 13;
 
   enum class Mode { kReadWrite, kReadOnly };
 
@@ -89,6 +89,8 @@ class Store {
   // The last row held (pending or committed) since holding began, if any.
   const AuditRow* last_held_audit() const;
   std::vector<AuditRow> take_held_audit() { return std::exchange(held_, {}); }
+  // Writes one into the table and counts it in audit_daily (the only way audit rows
+  // are written: the counts are kept here, not by a trigger).
   void insert_audit_row(const AuditRow& row);
 
  private:
@@ -106,6 +108,12 @@ class Store {
   bool hold_audit_ = false;
   std::vector<AuditRow> tx_held_, held_;
   std::optional<AuditRow> last_committed_held_;  // its seq and hash (the line is not kept)
+  // audit_daily counts of the open transaction's rows, by (UTC day, event).
+  static constexpr std::int64_t kDayMs = 86400000;
+  static constexpr int kDailyCountedFrom = 13;  // the schema that dropped the trigger
+  bool count_daily_ = false;
+  std::map<std::pair<std::int64_t, std::string>, std::int64_t> tx_daily_;
+  void add_daily(std::int64_t day, const std::string& event, std::int64_t n);
 };
 
 // BEGIN IMMEDIATE ... COMMIT, rolled back unless commit() is called. IMMEDIATE takes

@@ -163,8 +163,35 @@ TEST_CASE("the kept counts (pending steps, audit events per day) follow every ch
   exec(*s, "DELETE FROM schedule WHERE order_id IN ('o1', 'o4')");
   CHECK(pending() == 3);
   CHECK(pending() == real());
-  exec(*s, "INSERT INTO audit(ts, event, line, hash) VALUES(86400000 * 4 + 7, 'sent', '{}', 'h')");
+  // Audit rows are counted as Store::insert_audit_row writes them: at once outside a
+  // transaction, at the commit inside one, not at all when it rolls back.
+  auto row = [](std::int64_t seq, std::int64_t ts, const char* event) {
+    return Store::AuditRow{.seq = seq, .ts = ts, .event = event, .line = "{}", .hash = "h"};
+  };
+  s->insert_audit_row(row(4, 86400000LL * 4 + 7, "sent"));
   CHECK(day(4) == 2);
+  {
+    WriteTx tx(*s);
+    s->insert_audit_row(row(5, 86400000LL * 4 + 8, "sent"));
+    s->insert_audit_row(row(6, 86400000LL * 5, "sent"));
+    s->insert_audit_row(row(7, 86400000LL * 5 + 1, "deferred"));
+  }  // rolled back
+  CHECK(day(4) == 2);
+  CHECK(day(5) == 0);
+  {
+    WriteTx tx(*s);
+    s->insert_audit_row(row(5, 86400000LL * 4 + 8, "sent"));
+    s->insert_audit_row(row(6, 86400000LL * 5, "sent"));
+    s->insert_audit_row(row(7, 86400000LL * 5 + 1, "deferred"));
+    s->insert_audit_row(row(8, 86400000LL * 5 + 2, "sent"));
+    tx.commit();
+  }
+  CHECK(day(4) == 3);
+  CHECK(day(5) == 2);
+  CHECK(s->db().execAndGet("SELECT n FROM audit_daily WHERE day=5 AND event='deferred'").getInt64() == 1);
+  // The counts equal a count of the rows, day by day and event by event.
+  CHECK(s->db().execAndGet("SELECT COUNT(*) FROM (SELECT ts / 86400000 AS d, event, COUNT(*) AS n FROM audit "
+                           "GROUP BY 1, 2 EXCEPT SELECT day, event, n FROM audit_daily)").getInt() == 0);
   exec(*s, "DELETE FROM audit WHERE ts < 86400000 * 4");  // retention prunes lines, not the day's count
   CHECK(day(3) == 2);
 }
