@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include <SQLiteCpp/Backup.h>
 
@@ -30,6 +32,19 @@ SimulationResult simulate(std::shared_ptr<const Policy> policy, std::vector<Feed
   // A throwaway store in memory: no rollback journal to keep. A fault while simulating
   // ends the simulation (the error reaches the caller), so no rollback is relied on.
   store->db().exec("PRAGMA journal_mode=OFF");
+  // The count of pending steps (table counters) is kept by triggers for `nudgectl
+  // status` and the daemon's metrics; nothing reads it while simulating, and the
+  // triggers fired on every step written or claimed (measured for 10,000 orders over
+  // 30 days: 0.95 -> 0.90 s). Dropped here; a kept store gets them back, with the count.
+  std::vector<std::string> count_triggers, names;
+  {
+    SQLite::Statement q(store->db(), "SELECT name, sql FROM sqlite_schema WHERE type='trigger' AND tbl_name='schedule'");
+    while (q.executeStep()) {
+      names.push_back(q.getColumn(0).getString());
+      count_triggers.push_back(q.getColumn(1).getString());
+    }
+  }
+  for (const auto& name : names) store->db().exec("DROP TRIGGER " + name);
   ManualClock clock(first);
   Engine engine(*store, policy, clock);
   result.start = first;
@@ -107,6 +122,9 @@ SimulationResult simulate(std::shared_ptr<const Policy> policy, std::vector<Feed
   flush_events();
   result.end = clock.now();
   if (!keep_store.empty()) {
+    for (const auto& sql : count_triggers) store->db().exec(sql);
+    store->db().exec("UPDATE counters SET n = (SELECT COUNT(*) FROM schedule WHERE state = 'scheduled') "
+                     "WHERE name = 'scheduled'");
     bool created = false;
     try {
       // A page-by-page copy (SQLite's online backup) of the store as it is: VACUUM

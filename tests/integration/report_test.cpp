@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <set>
@@ -113,6 +114,22 @@ TEST_CASE("report --json over a simulated month with a holdout and two variants 
     // The per-day counts (nudgectl status) came with them.
     auto counted = db.execAndGet("SELECT SUM(n) FROM audit_daily").getInt64();
     CHECK(counted == verified.lines);
+    // So did the count of pending steps, and the triggers that keep it (a simulation
+    // runs without them): a kept store is a store like any other.
+    auto pending = db.execAndGet("SELECT n FROM counters WHERE name='scheduled'").getInt64();
+    CHECK(pending == db.execAndGet("SELECT COUNT(*) FROM schedule WHERE state='scheduled'").getInt64());
+    CHECK(db.execAndGet("SELECT COUNT(*) FROM sqlite_schema WHERE type='trigger' AND name LIKE 'schedule_count_%'")
+              .getInt() == 3);
+  }
+  {
+    // A step written into (a copy of) the kept store is counted.
+    std::filesystem::copy_file(kept, dir / "copy.db");
+    SQLite::Database db(dir / "copy.db", SQLite::OPEN_READWRITE);
+    db.exec("INSERT INTO schedule(shop, order_id, buyer_id, campaign, step, step_index, due_at, state, updated_at) "
+            "VALUES('s', 'later', 'b', 'c', 'first', 0, 5, 'scheduled', 0)");
+    CHECK(db.execAndGet("SELECT n FROM counters WHERE name='scheduled'").getInt64() ==
+          db.execAndGet("SELECT COUNT(*) FROM schedule WHERE state='scheduled'").getInt64());
+    CHECK(db.execAndGet("SELECT n FROM counters WHERE name='scheduled'").getInt64() >= 1);
   }
 
   // What the audit says, per order: each sent reminder (time, step, template), held out.
