@@ -38,7 +38,7 @@ SimulationResult simulate(std::shared_ptr<const Policy> policy, std::vector<Feed
   // 30 days: 0.95 -> 0.90 s). Dropped here; a kept store gets them back, with the count.
   std::vector<std::string> count_triggers, names;
   {
-    SQLite::Statement q(store->db(), "SELECT name, sql FROM sqlite_schema WHERE type='trigger' AND tbl_name='schedule'");
+    SQLite::Statement q(store->db(), "SELECT name, sql FROM sqlite_schema WHERE type='trigger' AND name LIKE 'schedule_count_%'");
     while (q.executeStep()) {
       names.push_back(q.getColumn(0).getString());
       count_triggers.push_back(q.getColumn(1).getString());
