@@ -6,6 +6,8 @@
 
 #include <sqlite3.h>
 
+#include "core/clock.h"
+
 namespace nudge {
 namespace {
 
@@ -401,7 +403,7 @@ void Store::insert_audit_row(const AuditRow& row) {
   // The day's count goes in with the row: at once outside a transaction, at the
   // commit inside one (WriteTx::commit), one write per event and day.
   if (!count_daily_) return;
-  const std::int64_t day = row.ts / kDayMs;
+  const std::int64_t day = row.ts / kDay;
   if (sqlite3_get_autocommit(db_.getHandle()))
     add_daily(day, row.event, 1);
   else

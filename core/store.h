@@ -109,7 +109,6 @@ class Store {
   std::vector<AuditRow> tx_held_, held_;
   std::optional<AuditRow> last_committed_held_;  // its seq and hash (the line is not kept)
   // audit_daily counts of the open transaction's rows, by (UTC day, event).
-  static constexpr std::int64_t kDayMs = 86400000;
   static constexpr int kDailyCountedFrom = 13;  // the schema that dropped the trigger
   bool count_daily_ = false;
   std::map<std::pair<std::int64_t, std::string>, std::int64_t> tx_daily_;
