@@ -45,11 +45,12 @@ struct ChannelContext {
 // file, bad URL). Never throws.
 std::unique_ptr<Channel> make_channel(const ChannelConf& conf, ChannelContext& ctx, std::string& error);
 
-// The outbox: one JSON file per message in a folder, written to a temporary name,
-// flushed to disk and renamed, so a reader never sees half a message. Messages handed
-// over in the same turn of the loop are written together on the worker pool: the
-// files, one sync of their data, the renames, one sync of the folder; then each
-// reports. A message reports `sent` only once its rename is durable.
+// The outbox: one JSON file per message in a folder, written unnamed (O_TMPFILE; a
+// dot-file where the file system lacks it), flushed to disk and only then named, so a
+// reader never sees half a message. Messages handed over in the same turn of the loop
+// are written together on the worker pool: the files, one sync of their data, the
+// names, one sync of the folder; then each reports. A message reports `sent` only
+// once its name is durable.
 class OutboxChannel final : public Channel {
  public:
   OutboxChannel(std::string dir, boost::asio::io_context& io, boost::asio::thread_pool& workers);
