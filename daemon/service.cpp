@@ -589,9 +589,13 @@ void Service::on_wake() {
     bool wrote = !pending_completions_.empty();
     std::map<std::string, int> room;
     auto now = TokenBucket::Clock::now();
-    for (const auto& [name, conf] : policy_->channels) room[name] = gates_[name].room(now, kQueueLimit);
+    int total_room = 0;
+    for (const auto& [name, conf] : policy_->channels) total_room += room[name] = gates_[name].room(now, kQueueLimit);
     // The outcomes that came back and the next claim: one transaction, one commit.
-    jobs = engine_->complete_and_claim(pending_completions_, kBatch, &room);
+    // Each buyer claimed takes room on a channel: no more candidates are read than
+    // there is room for (a buyer read and not claimed was half the reads of a run
+    // through the outbox, whose queue is full while it writes a batch).
+    jobs = engine_->complete_and_claim(pending_completions_, std::min(kBatch, total_room), &room);
     pending_completions_.clear();
     held_.clear();
     if (jobs.empty())
