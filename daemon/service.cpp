@@ -218,9 +218,10 @@ int Service::run() {
     log_error(error);
     return setup_exit_;
   }
-  auto c = engine_->counts();
+  // The count the triggers keep (as STATUS= shows it), not a scan of every step ever
+  // planned: a big store starts without reading its whole schedule first.
   log_info("nudged " + std::string(kVersion) + " started: policy " + policy_->path + ", store " + policy_->store +
-           ", audit " + policy_->audit_log + ", " + std::to_string(c.scheduled) + " steps pending");
+           ", audit " + policy_->audit_log + ", " + std::to_string(engine_->pending()) + " steps pending");
   wait_signal();
   for (auto& f : feeds_) schedule_poll(*f, 0);
   schedule_prune(kSecond);
