@@ -207,6 +207,21 @@ CREATE INDEX sends_state ON sends(state, next_attempt_at);
     R"sql(
 DROP TRIGGER audit_daily_count;
 )sql",
+    // 14: an inbox id is never given twice (AUTOINCREMENT). Before, once retention had
+    //    pruned every line nudged had taken, the next line written (`nudgectl orders
+    //    import`, or any SQLite client) got id 1, at or below the inbox cursor: it was
+    //    never read, and then pruned as if taken. Ids go on past the highest ever held
+    //    or taken.
+    R"sql(
+CREATE TABLE inbox_new(id INTEGER PRIMARY KEY AUTOINCREMENT, received_at INTEGER NOT NULL, line TEXT NOT NULL);
+INSERT INTO inbox_new(id, received_at, line) SELECT id, received_at, line FROM inbox;
+DROP TABLE inbox;
+ALTER TABLE inbox_new RENAME TO inbox;
+DELETE FROM sqlite_sequence WHERE name = 'inbox';
+INSERT INTO sqlite_sequence(name, seq) VALUES('inbox', MAX(
+  COALESCE((SELECT MAX(id) FROM inbox), 0),
+  COALESCE((SELECT CAST(cursor AS INTEGER) FROM source_state WHERE source = 'inbox'), 0)));
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == Store::kSchemaVersion);
 

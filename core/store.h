@@ -20,7 +20,7 @@ namespace nudge {
 class Store {
  public:
   // The schema this code writes. Migrations 1..kSchemaVersion are in store.cpp.
-  static constexpr int kSchemaVersion = 13;
+  static constexpr int kSchemaVersion = 14;
 
   enum class Mode { kReadWrite, kReadOnly };
 

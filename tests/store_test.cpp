@@ -84,6 +84,57 @@ TEST_CASE("the upgrade that drops the idempotency key's unique index keeps every
   CHECK(s->db().execAndGet("PRAGMA integrity_check").getString() == "ok");
 }
 
+// Regression: inbox ids were reused. Once retention had pruned every line nudged had
+// taken, the next line written got id 1, at or below the inbox cursor, and was never
+// read (then pruned as taken): the order was lost.
+TEST_CASE("an inbox line written after every taken line was pruned gets an id past the cursor") {
+  auto next_id = [](Store& s) {
+    s.db().exec("INSERT INTO inbox(received_at, line) VALUES(9, '{\"type\":\"order\"}')");
+    return s.db().execAndGet("SELECT MAX(id) FROM inbox").getInt64();
+  };
+  auto prune_all_taken = [](Store& s, int cursor) {
+    s.db().exec("INSERT OR REPLACE INTO source_state(source, cursor) VALUES('inbox', '" + std::to_string(cursor) + "')");
+    s.db().exec("DELETE FROM inbox WHERE id <= " + std::to_string(cursor));
+  };
+  SUBCASE("a store upgraded from schema 13, its inbox pruned empty") {
+    test::TempDir dir;
+    std::string error;
+    {
+      auto v13 = Store::open(dir / "nudge.db", error, Store::Mode::kReadWrite, 13);
+      REQUIRE(v13);
+      for (int i = 0; i < 5; ++i) next_id(*v13);
+      prune_all_taken(*v13, 5);
+    }
+    auto s = Store::open(dir / "nudge.db", error);
+    REQUIRE(s);
+    CHECK(next_id(*s) == 6);
+    CHECK(s->db().execAndGet("PRAGMA integrity_check").getString() == "ok");
+  }
+  SUBCASE("a store upgraded from schema 13 with lines still waiting keeps them and their ids") {
+    test::TempDir dir;
+    std::string error;
+    {
+      auto v13 = Store::open(dir / "nudge.db", error, Store::Mode::kReadWrite, 13);
+      REQUIRE(v13);
+      for (int i = 0; i < 8; ++i) next_id(*v13);
+      prune_all_taken(*v13, 6);
+    }
+    auto s = Store::open(dir / "nudge.db", error);
+    REQUIRE(s);
+    CHECK(s->db().execAndGet("SELECT group_concat(id) FROM (SELECT id FROM inbox ORDER BY id)").getString() == "7,8");
+    CHECK(next_id(*s) == 9);
+  }
+  SUBCASE("a new store") {
+    test::TempDir dir;
+    std::string error;
+    auto s = Store::open(dir / "nudge.db", error);
+    REQUIRE(s);
+    for (int i = 0; i < 3; ++i) next_id(*s);
+    prune_all_taken(*s, 3);
+    CHECK(next_id(*s) == 4);
+  }
+}
+
 TEST_CASE("a database newer than the code is refused, not guessed at") {
   test::TempDir dir;
   std::string error;

@@ -223,3 +223,22 @@ TEST_CASE("nudgectl order shows the order's own history: its steps' lines, a mer
   CHECK(history.find("o3") == std::string::npos);
   CHECK(history.find("bob") == std::string::npos);
 }
+
+// Regression: once retention had pruned every inbox line nudged had taken, the next
+// line imported got id 1, at or below the inbox cursor: it was never read, then pruned
+// as taken, and the order was lost without a word.
+TEST_CASE("an order imported after retention emptied the inbox is still read") {
+  Daemon d;
+  auto count = [&](const std::string& sql) {
+    SQLite::Database db(d.dir / "nudge.db");
+    return db.execAndGet(sql).getInt();
+  };
+  REQUIRE(d.import({test::order_line("o1", "alice", now_ms())}).status == 0);
+  d.start();  // takes o1 at its first poll; retention prunes the line a second later
+  REQUIRE(test::eventually(
+      [&] { return count("SELECT COUNT(*) FROM orders WHERE order_id='o1'") == 1 && count("SELECT COUNT(*) FROM inbox") == 0; },
+      10s));
+  REQUIRE(d.import({test::order_line("o2", "bob", now_ms())}).status == 0);
+  CHECK(test::eventually([&] { return count("SELECT COUNT(*) FROM orders WHERE order_id='o2'") == 1; }, 10s));
+  REQUIRE(d.stop() == 0);
+}
