@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Scale: the cost of due reminders on an empty store vs. on a store holding many
 pending steps, the ingest rate of the first and last fifth of a big first sync, the
-daemon's peak RSS, how long `nudgectl status`, `buyer` and `order` take at that size, and
-how long a reload that changes no campaign holds the daemon.
+daemon's peak RSS, how long `nudgectl status`, `buyer` and `order` take at that size, how
+long a reload that changes no campaign holds the daemon, and how soon a restart sends.
 
   1. Empty store: nudged runs; D due orders (distinct buyers) are imported into its
      inbox; time from their ingest (first audit line about them) to the last `sent`.
@@ -11,7 +11,8 @@ how long a reload that changes no campaign holds the daemon.
   2. Big store: P/2 future orders (2 steps each, due in 1 h and 25 h) are imported and
      ingested by nudged (the ingest rates come from the `scheduled` audit times); then
      the same D due orders, timed the same way; then a reload of the same policy
-     (SIGHUP), from the signal to its `policy_loaded` line. The orders were placed over
+     (SIGHUP), from the signal to its `policy_loaded` line; then a restart with one
+     more order due, from nudged's exec to that reminder's `sent`. The orders were placed over
      the last hour in the order they arrive, as a marketplace's order list delivers a
      first sync (each buyer has three, far apart in the feed).
   3. The same ingest with the placing times shuffled (each second of the hour taken by
@@ -108,6 +109,18 @@ def sighup_ms(w):
     return (time.time() - t0) * 1000.0
 
 
+def restart_ms(w):
+    """nudged stopped, one due order imported, and started again on the big store: from
+    its exec to that reminder's `sent` line, so that all a start does first counts."""
+    w.stop()
+    w.import_lines([B.order_line("restart-o1", "restart-b1", B.now_ms() - 2 * B.HOUR)])
+    q = "SELECT COUNT(*) FROM audit WHERE event='sent' AND buyer='restart-b1'"
+    t0 = time.time()
+    w.start()
+    w.wait_for(lambda: w.count(q) > 0, 120, "the reminder due at the restart", every=0.005)
+    return (time.time() - t0) * 1000.0
+
+
 def main():
     pending = int(sys.argv[1]) if len(sys.argv) > 1 else 1000000
     d = int(sys.argv[2]) if len(sys.argv) > 2 else 10000
@@ -131,6 +144,7 @@ def main():
         reload_ms = sighup_ms(w)
         rss = w.peak_rss_kib()
         print("note: nudged's memory now: %s" % w.rss_parts())
+        start_ms = restart_ms(w)
         w.stop()
         status_ms = ctl_ms(w, "status")
         buyer_ms = ctl_ms(w, "buyer", "pb7", "--shop", "s1")
@@ -164,6 +178,7 @@ def main():
         ("scale_buyer_ms", buyer_ms, "ms", "nudgectl buyer"),
         ("scale_order_ms", order_ms, "ms", "nudgectl order"),
         ("scale_reload_ms", reload_ms, "ms", "reload (SIGHUP), same campaigns"),
+        ("scale_restart_ms", start_ms, "ms", "restart with one reminder due: exec to its sent"),
     ])
 
 

@@ -7,6 +7,10 @@ step, a send, a ledger row, three audit lines (scheduled, sending, sent), two up
 at each commit — on the same schema with the same durability (WAL, synchronous=FULL),
 committing every 200.
 
+Then the outbox's own file work for N messages alone (bench/outbox: no store, no
+engine), the file system's floor under the outbox rate on this machine, which moves
+with the file system's state (ext4 skips freshly freed inodes when it allocates).
+
 Also, unless THROUGHPUT_DISCARD=0: the same N through a `discard` channel (decided,
 stored and audited alike, no outbox files), to tell the engine from the file system.
 
@@ -40,6 +44,19 @@ def run_nudged(n, channel="outbox"):
         schema = subprocess.run(["sqlite3", w.db, ".schema"], capture_output=True, text=True, check=True).stdout
         secs = (last_sent - started) / 1000.0
         return n / secs, wall, rss, schema, cpu * 1e6 / n
+    finally:
+        w.cleanup()
+
+
+def run_outbox_alone(n):
+    """The outbox's own file work for n messages, without nudged (bench/outbox.cpp):
+    the file system's floor under the outbox rate, measured in the same run."""
+    w = B.Workdir("throughput-outbox")
+    try:
+        out = subprocess.run([os.path.join(B.BUILD, "bench", "outbox"), os.path.join(w.dir, "outbox"), str(n)],
+                             capture_output=True, text=True, check=True).stdout
+        vals = {l.split()[0]: float(l.split()[1]) for l in out.splitlines()}
+        return vals["outbox_alone"], vals["outbox_alone_cpu"]
     finally:
         w.cleanup()
 
@@ -105,6 +122,7 @@ def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 50000
     rate, wall, rss, schema, cpu = run_nudged(n)
     shell = run_shell(n, schema)
+    alone, alone_cpu = run_outbox_alone(n)
     # The same through a discard channel: the engine and the store without the outbox's files.
     discard, discard_cpu = (run_nudged(n, "discard")[0::4] if os.environ.get("THROUGHPUT_DISCARD", "1") != "0"
                             else (0.0, 0.0))
@@ -115,6 +133,8 @@ def main():
         ("throughput_sqlite3_shell", shell, "reminders/s", "sqlite3 shell, same facts, commit per 200"),
         ("throughput_ratio", rate / shell, "x", "nudged / sqlite3 shell"),
         ("throughput_nudged_cpu", cpu, "us/reminder", "nudged CPU time (user+sys) per reminder"),
+        ("throughput_outbox_alone", alone, "messages/s", "the outbox's file work alone, no nudged (bench/outbox)"),
+        ("throughput_outbox_alone_cpu", alone_cpu, "us/message", "CPU per message of that file work"),
         ("throughput_nudged_discard", discard, "reminders/s", "nudged, discard channel (no files)"),
         ("throughput_discard_cpu", discard_cpu, "us/reminder", "nudged CPU per reminder, discard channel"),
     ])
