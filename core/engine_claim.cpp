@@ -147,8 +147,12 @@ void Engine::claim_buyer(const std::string& shop, const std::string& buyer, std:
     const OrderFacts& o = s.orders.at(first.order_id);
     // The send's id is known before its row is written (this transaction holds the
     // write lock), so its idempotency key goes in with the row: one write, not two.
+    // Ids go on past any that retention has pruned (send_id_high): an id in the audit
+    // log names one send only, even after the sends table was pruned empty.
     if (next_send_id_.tx != store_.tx_serial()) {
-      auto& q = store_.stmt("SELECT COALESCE(MAX(id), 0) + 1 FROM sends");
+      auto& q = store_.stmt(
+          "SELECT MAX(COALESCE((SELECT MAX(id) FROM sends), 0), "
+          "COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key='send_id_high'), 0)) + 1");
       next_send_id_ = {store_.tx_serial(), q.executeStep() ? q.getColumn(0).getInt64() : 1};
       q.reset();
     }

@@ -62,6 +62,29 @@ TEST_CASE("orders finished longer ago than retention.orders are pruned with thei
   CHECK(f.step_state("waiting", "first") == "sent");
 }
 
+// Regression: a send's id was MAX(id) + 1 of the sends left, so once retention had
+// pruned every send, ids began again at 1 and the audit log named two sends by one id.
+TEST_CASE("send ids go on past the sends retention pruned, even when it pruned them all") {
+  EngineFixture f(test::base_policy("limits: {per_order: 2, per_buyer: [{max: 5, within: 7d}]}"));
+  f.add({.id = "o1", .buyer = "b1"});
+  f.add({.id = "o2", .buyer = "b2"});
+  f.run_until(T0 + 3 * kHour);
+  f.status("o1", OrderStatus::kPaid);
+  f.status("o2", OrderStatus::kPaid);
+  const std::int64_t high = count(*f.store, "SELECT MAX(id) FROM sends");
+  REQUIRE(high >= 2);
+  Millis now = T0 + 101 * kDay;
+  f.run_until(now);
+  PruneResult r;
+  do {
+    r = prune_step(*f.store, *f.policy, now, 1);
+  } while (r.more);
+  REQUIRE(count(*f.store, "SELECT COUNT(*) FROM sends") == 0);
+  f.add({.id = "o3", .buyer = "b3", .placed = now});
+  f.run_until(now + 3 * kHour);
+  CHECK(count(*f.store, "SELECT MIN(id) FROM sends") == high + 1);
+}
+
 TEST_CASE("retention never prunes a reminder that still counts for a cap, nor a step still open") {
   // A 120-day cap window outlives the 90-day order retention: the ledger must stay.
   EngineFixture f(test::base_policy("limits: {per_order: 2, per_buyer: [{max: 1, within: 120d}]}"));
