@@ -9,8 +9,8 @@ namespace {
 
 constexpr const char* kAnchorSeq = "audit_anchor_seq";
 constexpr const char* kAnchorHash = "audit_anchor_hash";
-constexpr const char* kMirrorSeq = "audit_mirror_seq";
-constexpr const char* kSendIdHigh = "send_id_high";  // read by Engine's claim (engine_claim.cpp)  // how far the audit file got (daemon/audit_mirror.cpp)
+constexpr const char* kMirrorSeq = "audit_mirror_seq";  // how far the audit file got (daemon/audit_mirror.cpp)
+constexpr const char* kSendIdHigh = "send_id_high";    // read by Engine's claim (engine_claim.cpp)
 
 std::int64_t prune_inbox(Store& store, int batch) {
   auto& c = store.stmt("SELECT cursor FROM source_state WHERE source='inbox'");
@@ -61,7 +61,8 @@ void prune_orders(Store& store, const Policy& policy, Millis now, int batch, Pru
   r.more = r.more || static_cast<int>(orders.size()) == batch;
   WriteTx tx(store);
   // The highest send id so far, kept when sends are deleted: new ids go on past it
-  // (Engine's claim), so that no id is ever given to a second send.
+  // (Engine's claim), so that no id is ever given to a second send. It is never below
+  // the one kept before: every send since was given a higher id.
   const std::int64_t high = store.db().execAndGet("SELECT COALESCE(MAX(id), 0) FROM sends").getInt64();
   const std::int64_t sends_before = r.sends;
   for (const auto& [shop, order] : orders) {
@@ -95,14 +96,7 @@ void prune_orders(Store& store, const Policy& policy, Millis now, int batch, Pru
     dor.bind(2, order);
     r.orders += dor.exec();
   }
-  if (r.sends > sends_before) {
-    std::int64_t kept = 0;
-    try {
-      kept = std::stoll(store.meta(kSendIdHigh, "0"));
-    } catch (const std::exception&) {
-    }
-    if (high > kept) store.set_meta(kSendIdHigh, std::to_string(high));
-  }
+  if (r.sends > sends_before) store.set_meta(kSendIdHigh, std::to_string(high));
   tx.commit();
 }
 

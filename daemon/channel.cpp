@@ -129,6 +129,7 @@ void OutboxChannel::write_batch(const std::string& dir, std::vector<Item>& items
     it.outcome = Outcome::kTransient;
     it.error = what;
   };
+  auto dot_path = [&](const Item& it) { return (fs::path(dir) / ("." + it.name + ".tmp")).string(); };
   std::vector<std::string> tmp(items.size());  // the dot-file's path, if one is used
   std::vector<int> unnamed(items.size(), -1);  // the open unnamed file, if one is used
   // Naming an unnamed file goes through /proc: without it, dot-files.
@@ -148,10 +149,9 @@ void OutboxChannel::write_batch(const std::string& dir, std::vector<Item>& items
       if (fd < 0) tmpfile_ok = false;
     }
     const bool is_unnamed = fd >= 0;
-    std::string where = is_unnamed ? "an unnamed file in " + dir : "";
+    if (!is_unnamed) tmp[i] = dot_path(it);
+    const std::string where = is_unnamed ? "an unnamed file in " + dir : tmp[i];
     if (!is_unnamed) {
-      tmp[i] = (fs::path(dir) / ("." + it.name + ".tmp")).string();
-      where = tmp[i];
       fd = ::open(tmp[i].c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
       if (fd < 0) {
         fail(it, "cannot create " + where + ": " + std::strerror(errno));
@@ -204,7 +204,7 @@ void OutboxChannel::write_batch(const std::string& dir, std::vector<Item>& items
       if (err == EEXIST) {
         // An earlier attempt of this send left its file: replace it in one step, as
         // a rename does, through a dot-file name.
-        tmp[i] = (fs::path(dir) / ("." + it.name + ".tmp")).string();
+        tmp[i] = dot_path(it);
         ::unlink(tmp[i].c_str());
         err = link_unnamed(unnamed[i], tmp[i]);
         if (err == 0 && ::rename(tmp[i].c_str(), final_path.c_str()) != 0) {

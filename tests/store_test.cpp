@@ -96,31 +96,29 @@ TEST_CASE("an inbox line written after every taken line was pruned gets an id pa
     s.db().exec("INSERT OR REPLACE INTO source_state(source, cursor) VALUES('inbox', '" + std::to_string(cursor) + "')");
     s.db().exec("DELETE FROM inbox WHERE id <= " + std::to_string(cursor));
   };
-  SUBCASE("a store upgraded from schema 13, its inbox pruned empty") {
-    test::TempDir dir;
+  // A schema-13 store with `written` lines, those up to `cursor` taken and pruned,
+  // opened by this code (upgraded).
+  auto upgraded = [&](const test::TempDir& dir, int written, int cursor) {
     std::string error;
     {
       auto v13 = Store::open(dir / "nudge.db", error, Store::Mode::kReadWrite, 13);
       REQUIRE(v13);
-      for (int i = 0; i < 5; ++i) next_id(*v13);
-      prune_all_taken(*v13, 5);
+      for (int i = 0; i < written; ++i) next_id(*v13);
+      prune_all_taken(*v13, cursor);
     }
     auto s = Store::open(dir / "nudge.db", error);
     REQUIRE(s);
+    return s;
+  };
+  SUBCASE("a store upgraded from schema 13, its inbox pruned empty") {
+    test::TempDir dir;
+    auto s = upgraded(dir, 5, 5);
     CHECK(next_id(*s) == 6);
     CHECK(s->db().execAndGet("PRAGMA integrity_check").getString() == "ok");
   }
   SUBCASE("a store upgraded from schema 13 with lines still waiting keeps them and their ids") {
     test::TempDir dir;
-    std::string error;
-    {
-      auto v13 = Store::open(dir / "nudge.db", error, Store::Mode::kReadWrite, 13);
-      REQUIRE(v13);
-      for (int i = 0; i < 8; ++i) next_id(*v13);
-      prune_all_taken(*v13, 6);
-    }
-    auto s = Store::open(dir / "nudge.db", error);
-    REQUIRE(s);
+    auto s = upgraded(dir, 8, 6);
     CHECK(s->db().execAndGet("SELECT group_concat(id) FROM (SELECT id FROM inbox ORDER BY id)").getString() == "7,8");
     CHECK(next_id(*s) == 9);
   }
